@@ -1,0 +1,1 @@
+"""Model handle and loading (bundled default, hub ids, local directories)."""

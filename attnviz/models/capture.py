@@ -1,0 +1,126 @@
+"""Attention weights without giving up the fast path.
+
+transformers 5 runs `sdpa` by default, which returns no weights; `eager` returns them but is slower
+for every forward, also those that need no weights (attribution, batches). We register our own
+attention implementation, ``"attnviz"``: it is exactly transformers' sdpa path unless the current
+thread has opened a :func:`capture` scope that asks for a module's weights. Then that module
+computes softmax(QKᵀ·s + mask) explicitly, with the same masking rules as sdpa, and hands the
+weights to the scope.
+
+The scope lives in a ContextVar, so each Streamlit session thread sees only its own captures: the
+shared cached model carries no per-request state and no hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
+
+IMPLEMENTATION = "attnviz"
+
+
+@dataclass
+class Capture:
+    """Weights recorded during one forward, in call order: (module, weights[batch, heads, q, k])."""
+
+    wants: Callable[[torch.nn.Module], bool]
+    records: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
+
+
+_CURRENT: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("attnviz_capture", default=None)
+
+
+@contextlib.contextmanager
+def capture(wants: Callable[[torch.nn.Module], bool] = lambda m: True) -> Iterator[Capture]:
+    """Record attention weights of the modules for which ``wants(module)`` is true, in this thread only."""
+    cap = Capture(wants)
+    token = _CURRENT.set(cap)
+    try:
+        yield cap
+    finally:
+        _CURRENT.reset(token)
+
+
+def attention_forward(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    position_bias: torch.Tensor | None = None,
+    **kwargs,
+):
+    cap = _CURRENT.get()
+    if cap is None or not cap.wants(module):
+        kwargs.pop("output_attentions", None)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+            is_causal=is_causal, position_bias=position_bias, **kwargs,
+        )
+    weights, output = explicit_attention(
+        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+        is_causal=is_causal, position_bias=position_bias, softcap=kwargs.get("softcap"),
+    )
+    cap.records.append((module, weights.detach()))
+    return output, weights
+
+
+def explicit_attention(
+    module, query, key, value, attention_mask, *, dropout=0.0, scaling=None, is_causal=None,
+    position_bias=None, softcap=None,
+):
+    """softmax(QKᵀ·scaling + bias + mask)·V with the masking rules of transformers' sdpa path.
+
+    Shapes: query [b, h, q, d], key/value [b, h_kv, k, d]; returns weights [b, h, q, k] and the
+    output [b, q, h, d] (the layout every transformers attention function returns).
+    """
+    groups = getattr(module, "num_key_value_groups", 1) or 1
+    key = repeat_kv(key, groups)
+    value = repeat_kv(value, groups)
+    q_len, kv_len = query.shape[2], key.shape[2]
+    causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
+    causal = bool(q_len > 1 and attention_mask is None and causal)
+    if causal and kv_len > q_len:
+        key, value = key[:, :, :q_len], value[:, :, :q_len]
+        if position_bias is not None:
+            position_bias = position_bias[..., :q_len]
+        kv_len = q_len
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+
+    scores = torch.matmul(query, key.transpose(-1, -2))
+    if scale != 1.0:
+        scores.mul_(scale)
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap).mul_(softcap)
+    if position_bias is not None:
+        scores = scores + position_bias
+    lowest = torch.finfo(scores.dtype).min
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores.masked_fill_(~attention_mask, lowest)
+        else:
+            scores = scores + attention_mask
+    if causal:
+        upper = torch.ones(q_len, kv_len, dtype=torch.bool, device=scores.device).triu_(1)
+        scores.masked_fill_(upper, lowest)
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    mixed = weights.to(value.dtype)
+    if dropout and module.training:
+        mixed = torch.nn.functional.dropout(mixed, p=dropout)
+    output = torch.matmul(mixed, value).transpose(1, 2).contiguous()
+    return weights, output
+
+
+AttentionInterface.register(IMPLEMENTATION, attention_forward)
+if IMPLEMENTATION not in ALL_MASK_ATTENTION_FUNCTIONS:
+    AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)

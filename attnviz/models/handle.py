@@ -1,0 +1,329 @@
+"""The model handle: one loaded model + tokenizer + what we know about it, shared by every page.
+
+A handle is safe to share between threads (Streamlit sessions): it holds no per-request state.
+Attention weights are captured per thread through :mod:`attnviz.models.capture`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import InputError, ModelLoadError, ResourceError
+from . import capture as _capture
+from .loading import (
+    choose_model_class,
+    load_config,
+    model_kind,
+    operator_trusts_remote_code,
+    pick_device,
+    pick_dtype,
+    resolve_name,
+    sentence_pooling,
+)
+
+MAX_TEXT_CHARS = 100_000
+#: Refuse requests that would hold more attention values than this (float32: 4 bytes each).
+MAX_ATTENTION_VALUES = 400_000_000
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """A tokenised input: ids as tensors on the model's device plus what the views need to label tokens."""
+
+    inputs: dict
+    tokens: tuple[str, ...]
+    kinds: tuple[str, ...]  # per token: "cls", "sep", "special", "punct" or "text"
+    segments: np.ndarray  # [n] int: 0 = text, 1 = text_pair, -1 = special token
+    truncated: bool
+    n_input_tokens: int  # before truncation, specials included
+
+
+@dataclass(frozen=True)
+class AttentionSite:
+    """Where one attention module sits: which stack, which layer."""
+
+    stack: str  # "self" (encoder or decoder-only), "decoder" (enc-dec decoder self), "cross"
+    layer: int
+
+
+class ModelHandle:
+    """A loaded model ready for attention and attribution.
+
+    Example:
+        >>> model = attnviz.load_model()
+        >>> result = model.attention("The cat sat on the mat.")
+        >>> result.attentions.shape   # [layers, heads, n, n]
+    """
+
+    def __init__(self, model, tokenizer, *, name: str, kind: str, pooling: str | None, device: torch.device):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.kind = kind
+        self.pooling = pooling
+        self.device = device
+        self.dtype = next(model.parameters()).dtype
+        self.config = model.config
+        self.captures_natively = model.config._attn_implementation == _capture.IMPLEMENTATION
+        self.max_length = _max_length(tokenizer, model.config)
+        self._lock = threading.Lock()  # only for the one-time site map
+        self._sites: dict[int, AttentionSite] | None = None
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def num_layers(self) -> int:
+        return int(getattr(self.config, "num_hidden_layers", None) or getattr(self.config, "num_layers", 0)
+                   or getattr(self.config, "n_layer", 0))
+
+    @property
+    def num_heads(self) -> int:
+        return int(getattr(self.config, "num_attention_heads", None) or getattr(self.config, "num_heads", 0)
+                   or getattr(self.config, "n_head", 0))
+
+    @property
+    def readout(self) -> str:
+        """How a single score per input token is read off a token×token map for this model."""
+        if self.pooling:
+            return self.pooling
+        return {"decoder": "last", "encoder-decoder": "mean"}.get(self.kind, "cls")
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name, "kind": self.kind, "layers": self.num_layers, "heads": self.num_heads,
+            "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
+            "max_tokens": self.max_length, "pooling": self.pooling,
+            "attention_capture": "attnviz (sdpa unless weights are asked for)" if self.captures_natively
+            else "eager output_attentions",
+        }
+
+    # --------------------------------------------------------------- encoding
+    def encode(self, text: str, text_pair: str | None = None, *, max_length: int | None = None) -> Encoding:
+        text = check_text(text, "text")
+        if text_pair is not None and text_pair.strip() == "":
+            text_pair = None
+        if text_pair is not None:
+            text_pair = check_text(text_pair, "text_pair")
+        limit = min(max_length or self.max_length, self.max_length)
+        tok = self.tokenizer
+        full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
+        n_full = len(full["input_ids"])
+        enc = tok(text, text_pair, add_special_tokens=True, truncation=n_full > limit, max_length=limit,
+                  return_tensors="pt")
+        ids = enc["input_ids"][0].tolist()
+        if not ids:
+            raise InputError("The text produced no tokens.")
+        special_ids = set(tok.all_special_ids)
+        tokens = tuple(tok.convert_ids_to_tokens(ids))
+        kinds = tuple(_token_kind(t, i, tok, special_ids) for t, i in zip(tokens, ids))
+        try:
+            seq = enc.sequence_ids(0)
+            segments = np.array([-1 if s is None else s for s in seq], dtype=np.int8)
+        except (ValueError, AttributeError):  # slow tokenizers
+            segments = np.where(np.array([k in ("cls", "sep", "special") for k in kinds]), -1, 0).astype(np.int8)
+        inputs = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return Encoding(inputs, tokens, kinds, segments, n_full > limit, n_full)
+
+    # --------------------------------------------------------------- forward
+    def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True):
+        """Run the model once; returns (outputs, {AttentionSite: weights[b, h, q, k]}).
+
+        ``capture_sites``: a predicate on AttentionSite choosing whose weights to keep (None = all).
+        """
+        sites = self.attention_sites()
+        records = {}
+        try:
+            with torch.inference_mode():
+                if not need_weights:
+                    return self.model(**inputs), {}
+                if self.captures_natively:
+                    wanted = {mid for mid, s in sites.items() if capture_sites is None or capture_sites(s)}
+                    with _capture.capture(lambda m: id(m) in wanted) as cap:
+                        out = self.model(**inputs)
+                    for module, weights in cap.records:
+                        records[sites[id(module)]] = weights
+                else:
+                    out = self.model(**inputs, output_attentions=True)
+                    records = self._eager_records(out, capture_sites)
+        except torch.OutOfMemoryError as exc:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise ResourceError(
+                f"The {self.device.type.upper()} ran out of memory for this input. Try fewer layers, a shorter "
+                "text, or load the model on the CPU.", retry_on_cpu=self.device.type != "cpu",
+            ) from exc
+        return out, records
+
+    def _eager_records(self, out, capture_sites):
+        records = {}
+        groups = [("self", getattr(out, "attentions", None))]
+        if self.kind == "encoder-decoder":
+            groups = [("self", out.encoder_attentions), ("decoder", out.decoder_attentions),
+                      ("cross", out.cross_attentions)]
+        for stack, tensors in groups:
+            if tensors is None or any(t is None for t in tensors):
+                raise ModelLoadError(f"{self.name} returned no attention weights even on the eager path.")
+            for layer, weights in enumerate(tensors):
+                site = AttentionSite(stack, layer)
+                if capture_sites is None or capture_sites(site):
+                    records[site] = weights
+        return records
+
+    def attention_sites(self) -> dict[int, AttentionSite]:
+        """Which module is which layer of which stack, learnt once from a 3-token forward.
+
+        Encoder and decoder inputs of different lengths tell self, decoder and cross attention apart
+        by shape, whatever the modules are called.
+        """
+        if self._sites is not None or not self.captures_natively:
+            return self._sites or {}
+        with self._lock:
+            if self._sites is not None:
+                return self._sites
+            ids = torch.tensor([[self._some_token_id()] * 3], device=self.device)
+            inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            if self.kind == "encoder-decoder":
+                inputs["decoder_input_ids"] = ids[:, :2]
+            with torch.inference_mode(), _capture.capture() as cap:
+                self.model(**inputs)
+            sites: dict[int, AttentionSite] = {}
+            counts: dict[str, int] = {}
+            for module, weights in cap.records:
+                q, k = weights.shape[-2:]
+                stack = "self" if (q, k) == (3, 3) else "decoder" if (q, k) == (2, 2) else "cross"
+                if id(module) not in sites:
+                    sites[id(module)] = AttentionSite(stack, counts.get(stack, 0))
+                    counts[stack] = counts.get(stack, 0) + 1
+            if not sites:
+                raise ModelLoadError(f"{self.name}: no attention module reported weights.")
+            self._sites = sites
+            return sites
+
+    def _some_token_id(self) -> int:
+        tok = self.tokenizer
+        for cand in (tok.unk_token_id, tok.eos_token_id, tok.bos_token_id, 0):
+            if cand is not None:
+                return int(cand)
+        return 0
+
+    # ------------------------------------------------------------- public API
+    def attention(self, text: str, text_pair: str | None = None, *, target: str | None = None,
+                  layers=None):
+        """Per-layer, per-head attention for ``text`` (and ``text_pair``): see :class:`AttentionResult`."""
+        from ..attention import extract_attention
+
+        return extract_attention(self, text, text_pair, target=target, layers=layers)
+
+    def __repr__(self) -> str:
+        return f"ModelHandle({self.name!r}, kind={self.kind}, device={self.device}, dtype={self.dtype})"
+
+
+def check_text(text, what: str = "text") -> str:
+    """Reject what no tokenizer should see; keep every visible character as it is."""
+    if not isinstance(text, str):
+        raise InputError(f"The {what} must be a string, not {type(text).__name__}.")
+    cleaned = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
+    if not cleaned.strip():
+        raise InputError(f"The {what} is empty: type a sentence to analyse.")
+    if len(cleaned) > MAX_TEXT_CHARS:
+        raise InputError(f"The {what} has {len(cleaned):,} characters; the limit is {MAX_TEXT_CHARS:,}.")
+    return cleaned
+
+
+def _token_kind(token: str, token_id: int, tok, special_ids: set) -> str:
+    if token_id in special_ids:
+        if token_id == tok.cls_token_id or (tok.cls_token_id is None and token_id == tok.bos_token_id):
+            return "cls"
+        if token_id == tok.sep_token_id or token_id == tok.eos_token_id:
+            return "sep"
+        return "special"
+    core = token.lstrip("#").lstrip("Ġ▁ ")
+    if core and all(unicodedata.category(c).startswith("P") for c in core):
+        return "punct"
+    return "text"
+
+
+def _max_length(tokenizer, config) -> int:
+    candidates = [getattr(config, a, None) for a in ("max_position_embeddings", "n_positions", "max_seq_len")]
+    candidates = [int(c) for c in candidates if isinstance(c, int) and c > 0]
+    tml = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tml, int) and 0 < tml < 1_000_000:
+        candidates.append(tml)
+    return min(candidates) if candidates else 512
+
+
+def load_model(name: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
+               revision: str | None = None, trust_remote_code: bool | None = None) -> ModelHandle:
+    """Load a model by hub id or directory (``None``: the bundled all-MiniLM-L6-v2, fully offline).
+
+    Args:
+        name: hub id ("bert-base-uncased"), local directory, or None for the bundled default.
+        device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:1", "mps".
+        dtype: "float32" (default) or, on a GPU, "float16"/"bfloat16".
+        revision: a hub revision (branch, tag or commit) to pin.
+        trust_remote_code: None follows the operator's launch setting (env ATTNVIZ_TRUST_REMOTE_CODE).
+
+    Raises:
+        InputError: a malformed name, device or dtype.
+        ModelLoadError: the model cannot be found offline, needs remote code, or has no safetensors weights.
+    """
+    resolved = resolve_name(name)
+    trc = operator_trusts_remote_code() if trust_remote_code is None else bool(trust_remote_code)
+    dev = pick_device(device)
+    torch_dtype = pick_dtype(dtype, dev)
+    config = load_config(resolved, revision=revision, trust_remote_code=trc)
+    model_class = choose_model_class(config)
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(resolved.source, revision=revision, trust_remote_code=trc)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"Could not load a tokenizer for '{resolved.display_name}': {exc}") from exc
+    kwargs = dict(revision=revision, trust_remote_code=trc, use_safetensors=True, dtype=torch_dtype)
+    try:
+        try:
+            model = model_class.from_pretrained(resolved.source, attn_implementation=_capture.IMPLEMENTATION, **kwargs)
+        except ValueError as exc:
+            if "attn_implementation" not in str(exc) and "attention" not in str(exc).lower():
+                raise
+            model = model_class.from_pretrained(resolved.source, attn_implementation="eager", **kwargs)
+    except OSError as exc:
+        msg = str(exc)
+        if "safetensors" in msg.lower() or ".bin" in msg or "pytorch_model" in msg:
+            raise ModelLoadError(
+                f"'{resolved.display_name}' has no safetensors weights. attnviz never unpickles checkpoints: "
+                "convert it once with `model.save_pretrained(dir, safe_serialization=True)` in a trusted place."
+            ) from exc
+        raise ModelLoadError(_load_failed(resolved.display_name, exc)) from exc
+    except (ValueError, RuntimeError) as exc:
+        raise ModelLoadError(_load_failed(resolved.display_name, exc)) from exc
+    except torch.OutOfMemoryError as exc:
+        raise ResourceError(f"{resolved.display_name} does not fit in {dev} memory.", retry_on_cpu=True) from exc
+    model.to(dev)
+    return ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
+                       pooling=sentence_pooling(resolved, revision), device=dev)
+
+
+def from_pretrained_model(model, tokenizer, *, name: str | None = None, pooling: str | None = None) -> ModelHandle:
+    """Wrap a model the caller already loaded (any attention implementation).
+
+    The model is switched to attnviz's capture-capable implementation (sdpa-speed when no weights are
+    asked for); models that cannot take it are switched to eager.
+    """
+    try:
+        model.set_attn_implementation(_capture.IMPLEMENTATION)
+    except (ValueError, AttributeError, NotImplementedError):
+        model.set_attn_implementation("eager")
+    dev = next(model.parameters()).device
+    return ModelHandle(model, tokenizer, name=name or getattr(model.config, "_name_or_path", "custom") or "custom",
+                       kind=model_kind(model.config), pooling=pooling, device=dev)
+
+
+def _load_failed(name: str, exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return f"Could not load '{name}': {first}"

