@@ -173,10 +173,11 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
 .av-tok:hover,.av-tok.av-focus{background:#ffe9a8}
 .av-tok.av-tgt{background:#eef3ff;font-weight:600}
 .av-tok.av-pin{outline:2px solid #e0a800}
-#av-canvas{flex:none;display:block}
+#av-canvas{flex:none;display:block;position:sticky;top:0}
 #av-tip{position:fixed;display:none;z-index:10;background:#fff;border:1px solid #bbb;
   border-radius:4px;box-shadow:0 2px 6px rgba(0,0,0,.2);padding:4px 6px;max-width:280px;pointer-events:none}
 #av-tip .row{display:flex;gap:6px;align-items:center;white-space:pre}
+#av-tip .sw{width:9px;height:9px;flex:none}
 #av-tip .tok{overflow:hidden;text-overflow:ellipsis;max-width:170px;font-family:ui-monospace,monospace}
 #av-tip .w{margin-left:auto;font-variant-numeric:tabular-nums}
 #av-tip .hd{font-weight:600;margin-bottom:2px}
@@ -201,18 +202,27 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
   }
   var counts = bytes(D.counts), W = bytes(D.weights);
   var K = new Uint16Array(bytes(D.keyIdx).buffer);
-  var nQ = D.queries.length, nK = D.keys.length, nH = D.nHeads;
-  var start = new Uint32Array(counts.length + 1);
-  for (var r = 0; r < counts.length; r++) start[r + 1] = start[r] + counts[r];
+  var nQ = D.queries.length, nK = D.keys.length, nH = D.nHeads, nL = K.length;
+  // CSR indexes: links of row (h * nQ + q) are start[row]..start[row+1];
+  // links into key k are byKey[kStart[k]..kStart[k+1]] (link ids).
+  var start = new Uint32Array(counts.length + 1), rowOf = new Uint32Array(nL);
+  var kStart = new Uint32Array(nK + 1), byKey = new Uint32Array(nL), next;
+  for (var r = 0; r < counts.length; r++) {
+    start[r + 1] = start[r] + counts[r];
+    rowOf.fill(r, start[r], start[r + 1]);
+  }
+  for (var j = 0; j < nL; j++) kStart[K[j] + 1]++;
+  for (var k = 0; k < nK; k++) kStart[k + 1] += kStart[k];
+  next = kStart.slice(0, nK);
+  for (j = 0; j < nL; j++) byKey[next[K[j]]++] = j;
+
   var active = [];
   for (var h = 0; h < nH; h++) active.push(D.shown.indexOf(h) >= 0);
   function color(h) { return D.palette[h % D.palette.length]; }
   var $ = function (id) { return document.getElementById(id); };
   var canvas = $("av-canvas"), ctx = canvas.getContext("2d"), tip = $("av-tip");
-  var cssH = ROW * Math.max(nQ, nK, 1);
-  var scale = Math.min(window.devicePixelRatio || 1, 2, 32000 / cssH);
-  canvas.style.width = WIDTH + "px"; canvas.style.height = cssH + "px";
-  canvas.width = Math.round(WIDTH * scale); canvas.height = Math.round(cssH * scale);
+  var scroller = $("av-scroll"), cssH = ROW * Math.max(nQ, nK, 1);
+  var scale = Math.min(window.devicePixelRatio || 1, 2), viewH = 0;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -222,6 +232,7 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
   }
   function column(id, toks, side) {
     var col = $(id), out = [];
+    col.style.height = cssH + "px";
     toks.forEach(function (t, i) {
       var e = el("div", "av-tok", t);
       e.title = t; e.dataset.side = side; e.dataset.i = i;
@@ -255,24 +266,39 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
     });
   }
 
-  // Links: {h, q, k, w}; `pick` filters (null = all links of active heads).
-  function links(pick) {
-    var out = [];
+  // Links as {h, q, k, w} objects, active heads only.
+  function link(j) {
+    var row = rowOf[j];
+    return {h: Math.floor(row / nQ), q: row % nQ, k: K[j], w: W[j]};
+  }
+  function fromQuery(q, out) {
     for (var h = 0; h < nH; h++) {
       if (!active[h]) continue;
-      for (var q = 0; q < nQ; q++) {
-        var row = h * nQ + q;
-        for (var j = start[row]; j < start[row + 1]; j++)
-          if (!pick || pick(q, K[j])) out.push({h: h, q: q, k: K[j], w: W[j]});
-      }
+      for (var j = start[h * nQ + q]; j < start[h * nQ + q + 1]; j++) out.push(link(j));
     }
     return out;
   }
+  function intoKey(k, out, skipQ) {
+    for (var i = kStart[k]; i < kStart[k + 1]; i++) {
+      var l = link(byKey[i]);
+      if (active[l.h] && !(skipQ && skipQ(l.q))) out.push(l);
+    }
+    return out;
+  }
+  // Overview: only links touching a visible row, so cost stays flat at 512 tokens.
+  function visibleLinks() {
+    var lo = Math.floor(scroller.scrollTop / ROW), hi = lo + Math.ceil(viewH / ROW) + 1, out = [];
+    var seen = function (q) { return q >= lo && q <= hi; };
+    for (var q = lo; q <= hi && q < nQ; q++) fromQuery(q, out);
+    for (var k = lo; k <= hi && k < nK; k++) intoKey(k, out, seen);
+    return out;
+  }
   function draw(list, width, minAlpha) {
+    var top = scroller.scrollTop;
     ctx.setTransform(scale, 0, 0, scale, 0, 0);
-    ctx.clearRect(0, 0, WIDTH, cssH);
+    ctx.clearRect(0, 0, WIDTH, viewH);
     ctx.lineWidth = width;
-    // Bucket by (head, alpha) so 100k links cost a few hundred strokes.
+    // Bucket by (head, alpha) so thousands of links cost a few hundred strokes.
     var buckets = {};
     list.forEach(function (l) {
       var a = Math.max(minAlpha, l.w / 255), key = l.h + ":" + Math.round(a * 20);
@@ -283,7 +309,7 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
       ctx.strokeStyle = color(+p[0]); ctx.globalAlpha = +p[1] / 20;
       ctx.beginPath();
       buckets[key].forEach(function (l) {
-        ctx.moveTo(2, l.q * ROW + ROW / 2); ctx.lineTo(WIDTH - 2, l.k * ROW + ROW / 2);
+        ctx.moveTo(2, l.q * ROW + ROW / 2 - top); ctx.lineTo(WIDTH - 2, l.k * ROW + ROW / 2 - top);
       });
       ctx.stroke();
     });
@@ -291,18 +317,21 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
   }
 
   var focus = null, pinned = false;
+  function focusLinks() {
+    return focus.side === "q" ? fromQuery(focus.i, []) : intoKey(focus.i, []);
+  }
+  function drawLines() {
+    if (focus) draw(focusLinks(), 2, 0.15); else draw(visibleLinks(), 1, 0.05);
+  }
   function mark(els, cls, idx) {
     els.forEach(function (e) { e.classList.remove(cls); });
     idx.forEach(function (i) { els[i].classList.add(cls); });
   }
   function render() {
-    mark(leftEls, "av-focus", []); mark(rightEls, "av-focus", []);
-    mark(leftEls, "av-tgt", []); mark(rightEls, "av-tgt", []);
-    mark(leftEls, "av-pin", []); mark(rightEls, "av-pin", []);
-    if (!focus) { tip.style.display = "none"; draw(links(null), 1, 0.05); return; }
-    var isQ = focus.side === "q", i = focus.i;
-    var list = links(function (q, k) { return isQ ? q === i : k === i; });
-    draw(list, 2, 0.15);
+    ["av-focus", "av-tgt", "av-pin"].forEach(function (c) { mark(leftEls, c, []); mark(rightEls, c, []); });
+    drawLines();
+    if (!focus) { tip.style.display = "none"; return; }
+    var isQ = focus.side === "q", i = focus.i, list = focusLinks();
     var own = isQ ? leftEls : rightEls, other = isQ ? rightEls : leftEls;
     mark(own, "av-focus", [i]);
     if (pinned) mark(own, "av-pin", [i]);
@@ -315,7 +344,7 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
     list.sort(function (a, b) { return b.w - a.w; });
     list.slice(0, MAX_TIP).forEach(function (l) {
       var row = el("div", "row"), sw = el("span", "sw");
-      sw.style.cssText = "width:9px;height:9px;flex:none;background:" + color(l.h);
+      sw.style.background = color(l.h);
       row.appendChild(sw);
       row.appendChild(el("span", "", "H" + l.h));
       row.appendChild(el("span", "tok", isQ ? D.keys[l.k] : D.queries[l.q]));
@@ -325,23 +354,30 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
     if (!list.length) tip.appendChild(el("div", "", "no links above threshold"));
     if (list.length > MAX_TIP) tip.appendChild(el("div", "", "+" + (list.length - MAX_TIP) + " more"));
     tip.style.display = "block";
-    place(anchor, isQ);
+    place();
   }
-  function place(anchor, isQ) {
+  function place() {
+    if (!focus) return;
+    var isQ = focus.side === "q", anchor = (isQ ? leftEls : rightEls)[focus.i];
     var r = anchor.getBoundingClientRect(), tw = tip.offsetWidth, th = tip.offsetHeight;
     var gr = $("av-right").getBoundingClientRect().right + 8;  // beside the grid if it fits
     var x = gr + tw <= window.innerWidth ? gr : isQ ? r.right + 8 : r.left - tw - 8;
-    x = Math.max(2, Math.min(x, window.innerWidth - tw - 2));
-    tip.style.left = x + "px";
+    tip.style.left = Math.max(2, Math.min(x, window.innerWidth - tw - 2)) + "px";
     tip.style.top = Math.max(2, Math.min(r.top, window.innerHeight - th - 2)) + "px";
   }
   function target(ev) {
     var t = ev.target.closest && ev.target.closest(".av-tok");
     return t ? {side: t.dataset.side, i: +t.dataset.i} : null;
   }
-  function same(a, b) { return a && b && a.side === b.side && a.i === b.i; }
+  function same(a, b) { return !!a && !!b && a.side === b.side && a.i === b.i; }
+  function resize() {
+    viewH = Math.max(ROW, Math.min(scroller.clientHeight, cssH));
+    canvas.style.width = WIDTH + "px"; canvas.style.height = viewH + "px";
+    canvas.width = Math.round(WIDTH * scale); canvas.height = Math.round(viewH * scale);
+    drawLines();
+  }
 
-  var grid = $("av-grid");
+  var grid = $("av-grid"), queued = false;
   grid.addEventListener("mouseover", function (ev) {
     if (pinned) return;
     var t = target(ev);
@@ -355,10 +391,14 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
     pinned = !!t && !(pinned && same(t, focus));
     focus = t; render();
   });
-  $("av-scroll").addEventListener("scroll", function () {
-    if (focus) place((focus.side === "q" ? leftEls : rightEls)[focus.i], focus.side === "q");
+  scroller.addEventListener("scroll", function () {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(function () { queued = false; drawLines(); place(); });
   });
+  window.addEventListener("resize", resize);
   legend();
+  resize();
   render();
 })();
 </script>

@@ -52,8 +52,14 @@ def resolve_name(name: str | os.PathLike | None) -> ResolvedName:
     if text in _DEFAULT_ALIASES:
         return ResolvedName(DEFAULT_MODEL_ID, str(default_model_path()), True)
     assert text is not None
+    if len(text) > 1024 or "\x00" in text:
+        raise InputError("That is not a model id or a directory path (too long or with a NUL character).")
     path = Path(text).expanduser()
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError:
+        is_dir = False
+    if is_dir:
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"'{text}' is a directory but holds no config.json: it is not a saved model.")
         return ResolvedName(str(path), str(path), True)

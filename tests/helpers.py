@@ -1,0 +1,10 @@
+"""Small helpers shared by tests (fixtures live in conftest.py)."""
+
+import numpy as np
+
+
+def random_sentence(rng: np.random.Generator, words: int = 8) -> str:
+    """Fresh input text: random vocabulary words, so tests never rely on one hand-picked sentence."""
+    pool = ["river", "engineer", "quietly", "bright", "table", "seven", "music", "under", "paper", "storm",
+            "walked", "green", "because", "city", "never", "open", "heavy", "dog", "sings", "winter", ",", "."]
+    return " ".join(rng.choice(pool, size=words)).capitalize()
