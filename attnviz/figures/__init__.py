@@ -1,0 +1,1 @@
+"""Pure figure functions: result objects in, plotly Figures (or self-contained HTML) out."""

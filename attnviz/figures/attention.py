@@ -1,0 +1,191 @@
+"""Attention figures: pure functions from an AttentionResult (or its arrays) to a plotly Figure.
+
+Nothing here runs a model. Sizes matter at 512 tokens: heatmaps ship float32 typed arrays (plotly
+encodes numpy as base64 'bdata', ~5.3 bytes a value instead of ~22 as JSON text), and the model view
+ships all layers × heads as one PNG of block-averaged thumbnails instead of 18.9 M numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from ..attention import HEAD_STAT_COLUMNS, READOUTS, AttentionResult
+
+COLORSCALE = "Viridis"
+_STACK_TITLES = {"self": "self-attention", "decoder": "decoder self-attention", "cross": "cross-attention"}
+
+
+# ----------------------------------------------------------------- labels
+def display_token(token: str) -> str:
+    """A token as people read it: BPE space markers shown as '▁', newlines as '↵'."""
+    return token.replace("Ġ", "▁").replace("Ċ", "↵").replace("\n", "↵") or "∅"
+
+
+def axis_labels(tokens) -> list[str]:
+    """Escaped, unique labels for a categorical axis.
+
+    Plotly treats '<b>'-like text as markup, so tokens are HTML-escaped; repeated tokens ("the" twice)
+    would merge on a categorical axis, so repeats get invisible zero-width suffixes.
+    """
+    seen: dict[str, int] = {}
+    labels = []
+    for tok in tokens:
+        label = html.escape(display_token(tok), quote=False)
+        count = seen.get(label, 0)
+        seen[label] = count + 1
+        labels.append(label + "\u200b" * count)
+    return labels
+
+
+# --------------------------------------------------------------- heatmaps
+def attention_heatmap(matrix: np.ndarray, query_tokens, key_tokens, *, title: str = "",
+                      zmax: float | None = None, colorbar_title: str = "weight") -> go.Figure:
+    """[q, k] weights as a heatmap: rows = queries (who attends), columns = keys (attended to)."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    nq, nk = matrix.shape
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=axis_labels(key_tokens), y=axis_labels(query_tokens), colorscale=COLORSCALE, zmin=0,
+        zmax=zmax if zmax is not None else float(max(matrix.max(initial=0.0), 1e-6)),
+        hovertemplate="query: %{y}<br>key: %{x}<br>" + colorbar_title + ": %{z:.4f}<extra></extra>",
+        colorbar={"title": {"text": colorbar_title}},
+    ))
+    side = int(min(900, max(320, 14 * max(nq, nk) + 120)))
+    fig.update_layout(
+        title={"text": html.escape(title, quote=False)}, height=side, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis={"title": {"text": "key (attended to)"}, "side": "top", "tickangle": -60,
+               "showticklabels": nk <= 128, "type": "category"},
+        yaxis={"title": {"text": "query (attending)"}, "autorange": "reversed",
+               "showticklabels": nq <= 128, "type": "category"},
+    )
+    return fig
+
+
+def head_heatmap(result: AttentionResult, layer_pos: int, head: int, *, stack: str = "self") -> go.Figure:
+    """One head of one layer (``layer_pos`` indexes ``result.layers``)."""
+    att, q_tokens, k_tokens = result.stack(stack)
+    title = f"Layer {result.layers[layer_pos]} · head {head} — {_STACK_TITLES[stack]}"
+    return attention_heatmap(att[layer_pos, head], q_tokens, k_tokens, title=title)
+
+
+def mean_heads_heatmap(result: AttentionResult, layer_pos: int, *, stack: str = "self") -> go.Figure:
+    att, q_tokens, k_tokens = result.stack(stack)
+    title = f"Layer {result.layers[layer_pos]} · mean over {att.shape[1]} heads — {_STACK_TITLES[stack]}"
+    return attention_heatmap(att[layer_pos].mean(axis=0), q_tokens, k_tokens, title=title)
+
+
+def rollout_heatmap(result: AttentionResult) -> go.Figure:
+    return attention_heatmap(result.rollout(), result.tokens, result.tokens,
+                             title=f"Attention rollout through {result.num_layers} layers", colorbar_title="share")
+
+
+def rollout_readout_bar(result: AttentionResult, scores: np.ndarray | None = None) -> go.Figure:
+    """One bar per input token: the rollout row(s) the model's output is read from."""
+    scores = result.rollout_readout() if scores is None else scores
+    labels = axis_labels(result.tokens)
+    fig = go.Figure(go.Bar(x=labels, y=np.asarray(scores, dtype=np.float32),
+                           hovertemplate="%{x}: %{y:.4f}<extra></extra>", marker_color="#3b6ea8"))
+    fig.update_layout(
+        title={"text": f"Rollout readout: {READOUTS[result.readout]}"}, height=320,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis={"type": "category", "tickangle": -60, "showticklabels": len(labels) <= 128},
+        yaxis={"title": {"text": "share of the output"}},
+    )
+    return fig
+
+
+# ------------------------------------------------------------- model view
+def block_average(matrix: np.ndarray, size: int) -> np.ndarray:
+    """[q, k] → [≤size, ≤size] by averaging blocks (keeps each block's share, unlike striding)."""
+    out = np.asarray(matrix, dtype=np.float32)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        if n > size:
+            edges = np.linspace(0, n, size + 1).astype(int)
+            out = np.add.reduceat(out, edges[:-1], axis=axis) / np.diff(edges).reshape(
+                (-1, 1) if axis == 0 else (1, -1))
+    return out
+
+
+def model_view(attentions: np.ndarray, *, layers=None, thumb: int = 64, gap: int = 3,
+               selected: tuple[int, int] | None = None, title: str = "") -> go.Figure:
+    """All layers × heads as a grid of thumbnails in one PNG (each head scaled to its own max).
+
+    Args:
+        attentions: [layers, heads, q, k].
+        layers: the model layer index of each row (labels); default 0..L-1.
+        thumb: thumbnail side in pixels; inputs longer than this are block-averaged.
+        selected: (layer_pos, head) to outline.
+    """
+    from PIL import Image
+
+    L, H, nq, nk = attentions.shape
+    layers = list(range(L)) if layers is None else list(layers)
+    th, tw = min(nq, thumb), min(nk, thumb)
+    scale = max(1, thumb // max(th, tw))  # small inputs: upscale so cells stay visible
+    th, tw = th * scale, tw * scale
+    canvas = np.full((L * (th + gap) - gap, H * (tw + gap) - gap), np.nan, dtype=np.float32)
+    for li in range(L):
+        for h in range(H):
+            small = block_average(attentions[li, h], thumb)
+            peak = small.max()
+            small = small / peak if peak > 0 else small
+            if scale > 1:
+                small = np.kron(small, np.ones((scale, scale), dtype=np.float32))
+            y, x = li * (th + gap), h * (tw + gap)
+            canvas[y:y + th, x:x + tw] = small
+    lut = np.array([_rgb(c) for c in sample_colorscale(COLORSCALE, np.linspace(0, 1, 256))], dtype=np.uint8)
+    rgb = np.full(canvas.shape + (3,), 255, dtype=np.uint8)
+    filled = ~np.isnan(canvas)
+    rgb[filled] = lut[np.clip((canvas[filled] * 255).round(), 0, 255).astype(int)]
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    source = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+    fig = go.Figure(go.Image(source=source, hoverinfo="skip"))
+    shapes = []
+    if selected is not None:
+        li, h = selected
+        shapes.append({"type": "rect", "x0": h * (tw + gap) - 1.5, "x1": h * (tw + gap) + tw + 0.5,
+                       "y0": li * (th + gap) - 1.5, "y1": li * (th + gap) + th + 0.5,
+                       "line": {"color": "#e4572e", "width": 3}})
+    fig.update_layout(
+        title={"text": html.escape(title, quote=False)}, shapes=shapes,
+        height=int(min(1100, 90 + L * (th + gap) * max(1.0, 700 / max(1, H * (tw + gap))))),
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        xaxis={"tickvals": [h * (tw + gap) + tw / 2 for h in range(H)],
+               "ticktext": [f"head {h}" for h in range(H)], "side": "top", "showgrid": False},
+        yaxis={"tickvals": [li * (th + gap) + th / 2 for li in range(L)],
+               "ticktext": [f"layer {lay}" for lay in layers], "showgrid": False},
+    )
+    return fig
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    if color.startswith("#"):
+        return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+    parts = color[color.index("(") + 1:color.index(")")].split(",")
+    return tuple(int(float(p)) for p in parts[:3])
+
+
+# -------------------------------------------------------- head statistics
+def head_statistics_heatmap(stats: pd.DataFrame, column: str = "entropy_norm") -> go.Figure:
+    """Layers × heads grid of one statistic from :func:`attnviz.attention.head_statistics`."""
+    grid = stats.pivot(index="layer", columns="head", values=column)
+    patterns = stats.pivot(index="layer", columns="head", values="pattern")
+    fig = go.Figure(go.Heatmap(
+        z=grid.to_numpy(dtype=np.float32), x=[f"head {h}" for h in grid.columns],
+        y=[f"layer {lay}" for lay in grid.index], customdata=patterns.to_numpy(), colorscale=COLORSCALE,
+        hovertemplate="%{y}, %{x}<br>" + column + ": %{z:.3f}<br>pattern: %{customdata}<extra></extra>",
+        colorbar={"title": {"text": column}},
+    ))
+    fig.update_layout(title={"text": f"{column}: {HEAD_STAT_COLUMNS.get(column, '')}"},
+                      height=120 + 40 * len(grid.index), margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      yaxis={"autorange": "reversed"})
+    return fig

@@ -1,0 +1,101 @@
+"""The only attnviz module that imports streamlit: cached loaders and shared widgets for the pages.
+
+Models are shared singletons (``st.cache_resource``, bounded); results are cached per session-free
+key of every setting that changes them (``st.cache_data`` returns copies, so no page mutates another's).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import streamlit as st
+
+import attnviz
+from attnviz.attention import AttentionResult
+from attnviz.errors import AttnvizError, ResourceError
+from attnviz.models.loading import TRUST_REMOTE_CODE_ENV, operator_trusts_remote_code
+
+MODEL_KEY = "attnviz_model"  # session_state: (name, device, dtype)
+DEFAULT_KEY = (attnviz.DEFAULT_MODEL_ID, "auto", "float32")
+
+
+def apply_launch_flags(argv: list[str] | None = None) -> None:
+    """`streamlit run app.py -- --trust-remote-code`: the operator's switch, read once at launch."""
+    import os
+
+    if "--trust-remote-code" in (sys.argv[1:] if argv is None else argv):
+        os.environ[TRUST_REMOTE_CODE_ENV] = "1"
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def get_model(name: str, device: str, dtype: str) -> attnviz.ModelHandle:
+    return attnviz.load_model(None if name == attnviz.DEFAULT_MODEL_ID else name, device=device, dtype=dtype)
+
+
+def current_model_key() -> tuple[str, str, str]:
+    return st.session_state.get(MODEL_KEY, DEFAULT_KEY)
+
+
+def current_model() -> attnviz.ModelHandle | None:
+    """The handle chosen in the sidebar, or None after showing why it could not load."""
+    key = current_model_key()
+    try:
+        with st.spinner(f"Loading {key[0]} …"):
+            return get_model(*key)
+    except AttnvizError as exc:
+        show_error(exc)
+        if key != DEFAULT_KEY and st.button("Back to the bundled default model"):
+            st.session_state[MODEL_KEY] = DEFAULT_KEY
+            st.rerun()
+        return None
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str | None, target: str | None,
+                     layers: tuple[int, ...] | None) -> AttentionResult:
+    handle = get_model(*model_key)
+    return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
+
+
+def show_error(exc: Exception) -> None:
+    """A user-caused problem as a readable message; GPU OOM offers the CPU."""
+    st.error(str(exc), icon="⚠️")
+    if isinstance(exc, ResourceError) and exc.retry_on_cpu:
+        name, _, _ = current_model_key()
+        if st.button("Retry on the CPU"):
+            st.session_state[MODEL_KEY] = (name, "cpu", "float32")
+            st.rerun()
+
+
+def model_sidebar() -> None:
+    """Model picker shared by every page (the choice lives in session_state)."""
+    import torch
+
+    name, device, dtype = current_model_key()
+    with st.sidebar:
+        st.header("Model")
+        with st.form("model_picker"):
+            new_name = st.text_input(
+                "Hugging Face id or local directory", value=name,
+                help="Leave the default for the bundled all-MiniLM-L6-v2 (works offline). Other models must be "
+                     "in the local Hugging Face cache or a directory saved with save_pretrained (safetensors).",
+            )
+            devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
+                ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else [])
+            new_device = st.selectbox("Device", devices, index=devices.index(device) if device in devices else 0)
+            dtypes = ["float32"] + (["float16", "bfloat16"] if len(devices) > 2 else [])
+            new_dtype = st.selectbox("Precision", dtypes, index=dtypes.index(dtype) if dtype in dtypes else 0,
+                                     help="Half precision is offered on a GPU only.")
+            if st.form_submit_button("Load model"):
+                st.session_state[MODEL_KEY] = (new_name.strip() or attnviz.DEFAULT_MODEL_ID, new_device, new_dtype)
+                st.rerun()
+        handle = None
+        try:
+            handle = get_model(*current_model_key())
+        except AttnvizError:
+            pass
+        if handle is not None:
+            info = handle.describe()
+            st.caption(f"**{info['kind']}** · {info['layers']} layers × {info['heads']} heads · "
+                       f"{info['device']} · {info['dtype']} · up to {info['max_tokens']} tokens")
+        st.caption("Remote code: " + ("**enabled by the operator**" if operator_trusts_remote_code() else "off"))

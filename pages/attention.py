@@ -1,0 +1,98 @@
+"""Attention page: per-head heatmaps, the model view, the head view, head means, rollout, head statistics.
+
+Only the chosen view is drawn and sent to the browser: at 512 tokens the page stays a few MB.
+"""
+
+import streamlit as st
+
+from attnviz.attention import HEAD_STAT_COLUMNS, READOUTS
+from attnviz.errors import AttnvizError
+from attnviz.figures import attention as figs
+from attnviz.figures.head_view import head_view_height, head_view_html
+from attnviz.ui import cached_attention, current_model, current_model_key, show_error
+
+VIEWS = ["Model view", "Head view", "Heatmap", "Mean over heads", "Rollout", "Head statistics"]
+EXAMPLE = "The animal didn't cross the street because it was too tired."
+
+st.title("Attention")
+st.caption("Who attends to whom, in every layer and head. Attention weights show where information flows, "
+           "not why the model decided: compare with attributions before drawing conclusions.")
+
+handle = current_model()
+if handle is None:
+    st.stop()
+
+with st.form("attention_input"):
+    text = st.text_area("Text", value=st.session_state.get("attention_text", EXAMPLE), height=90,
+                        max_chars=100_000)
+    cols = st.columns(2)
+    if handle.kind == "encoder-decoder":
+        pair = None
+        target = cols[0].text_input("Decoder text (target)", value="",
+                                    help="What the decoder reads; empty = the same text as the encoder.")
+    else:
+        target = None
+        pair = cols[0].text_input("Second sentence (optional)", value="",
+                                  help="Sentence pairs are encoded together, with a separator between them.")
+    st.form_submit_button("Analyse", type="primary")
+st.session_state["attention_text"] = text
+
+try:
+    result = cached_attention(current_model_key(), text, pair or None, target or None, None)
+except AttnvizError as exc:
+    show_error(exc)
+    st.stop()
+
+if result.truncated:
+    st.warning(f"The input has {result.n_input_tokens:,} tokens; {handle.name} reads at most "
+               f"{len(result.tokens)}. Only the first {len(result.tokens)} tokens are shown.", icon="✂️")
+
+controls = st.columns([3, 1, 1, 1.4, 1.2])
+view = controls[0].segmented_control("View", VIEWS, default="Model view", key="attention_view") or "Model view"
+layer_pos = controls[1].selectbox("Layer", range(result.num_layers), format_func=lambda i: str(result.layers[i]),
+                                  key="attention_layer")
+head = controls[2].selectbox("Head", range(result.num_heads), key="attention_head")
+stacks = ["self"] if result.decoder_attentions is None else ["self", "decoder", "cross"]
+stack = controls[3].selectbox("Attention", stacks, key="attention_stack", format_func={
+    "self": "encoder self" if len(stacks) > 1 else "self", "decoder": "decoder self", "cross": "cross"}.get)
+hide_special = controls[4].toggle("Hide special tokens", key="attention_hide_special",
+                                  help="Drops [CLS]/[SEP]-like rows and columns; the remaining weights are "
+                                       "not renormalised, so rows no longer sum to 1.")
+shown = result.without_special() if hide_special and stack == "self" else result
+att, q_tokens, k_tokens = shown.stack(stack)
+
+if view == "Model view":
+    st.caption("Every layer (rows) × head (columns); each thumbnail is scaled to its own maximum. "
+               "Pick a layer and head above to enlarge it below.")
+    st.plotly_chart(figs.model_view(att, layers=shown.layers, selected=(layer_pos, head),
+                                    title=f"{len(q_tokens)} × {len(k_tokens)} tokens"),
+                    width="stretch", config={"displaylogo": False})
+    st.plotly_chart(figs.head_heatmap(shown, layer_pos, head, stack=stack), width="stretch")
+elif view == "Head view":
+    heads = st.multiselect("Heads", list(range(result.num_heads)), default=[head], key="attention_heads")
+    st.caption("Lines join each query (left) to the keys it attends to (right); hover a token to focus it, "
+               "click to pin. Weights below 0.01 and beyond the top 16 per token are not drawn.")
+    st.iframe(head_view_html(k_tokens, att[layer_pos], heads or [head], query_tokens=q_tokens),
+              height=head_view_height(len(q_tokens), len(k_tokens)))
+elif view == "Heatmap":
+    st.plotly_chart(figs.head_heatmap(shown, layer_pos, head, stack=stack), width="stretch")
+elif view == "Mean over heads":
+    st.plotly_chart(figs.mean_heads_heatmap(shown, layer_pos, stack=stack), width="stretch")
+elif view == "Rollout":
+    if stack != "self" or hide_special:
+        st.info("Rollout is computed over the full encoder/self-attention stack, special tokens included.")
+    st.caption(f"Readout shown: **{READOUTS[result.readout]}**.")
+    st.plotly_chart(figs.rollout_readout_bar(result), width="stretch")
+    st.plotly_chart(figs.rollout_heatmap(result), width="stretch")
+elif view == "Head statistics":
+    stats = result.head_statistics()
+    column = st.selectbox("Statistic", list(HEAD_STAT_COLUMNS), format_func=lambda c: f"{c} — {HEAD_STAT_COLUMNS[c]}",
+                          key="attention_stat")
+    st.plotly_chart(figs.head_statistics_heatmap(stats, column), width="stretch")
+    st.dataframe(stats, hide_index=True, width="stretch")
+    st.download_button("Download head statistics (CSV)", stats.to_csv(index=False), "head_statistics.csv",
+                       "text/csv")
+
+with st.expander("Tokens"):
+    st.dataframe({"position": list(range(len(result.tokens))), "token": list(result.tokens),
+                  "kind": list(result.kinds), "segment": result.segments.tolist()}, hide_index=True)
