@@ -31,12 +31,23 @@ _MAX_DEFAULT_HEIGHT = 640
 # Distinct qualitative colours (d3 category10 without grey, plus extras);
 # heads beyond the palette reuse colours cyclically.
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    "#e377c2", "#17becf", "#bcbd22", "#393b79", "#ad494a", "#637939",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#393b79",
+    "#ad494a",
+    "#637939",
 )
 
-_JS_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_JS_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 
 
 def head_view_height(n_query: int, n_key: int) -> int:
@@ -117,9 +128,7 @@ def head_view_html(
 def _check_attentions(attentions: np.ndarray, n_query: int, n_key: int) -> np.ndarray:
     att = np.asarray(attentions, dtype=np.float32)
     if att.ndim != 3 or att.shape[1:] != (n_query, n_key):
-        raise ValueError(
-            f"attentions must be [heads, {n_query}, {n_key}], got {att.shape}"
-        )
+        raise ValueError(f"attentions must be [heads, {n_query}, {n_key}], got {att.shape}")
     if n_key > 65535:
         raise ValueError("at most 65535 key tokens are supported")
     if not np.isfinite(att).all():
@@ -175,10 +184,12 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
 .av-tok.av-pin{outline:2px solid #e0a800}
 #av-canvas{flex:none;display:block;position:sticky;top:0}
 #av-tip{position:fixed;display:none;z-index:10;background:#fff;border:1px solid #bbb;
-  border-radius:4px;box-shadow:0 2px 6px rgba(0,0,0,.2);padding:4px 6px;max-width:280px;pointer-events:none}
+  border-radius:4px;box-shadow:0 2px 6px rgba(0,0,0,.2);padding:4px 6px;max-width:280px;
+  pointer-events:none}
 #av-tip .row{display:flex;gap:6px;align-items:center;white-space:pre}
 #av-tip .sw{width:9px;height:9px;flex:none}
-#av-tip .tok{overflow:hidden;text-overflow:ellipsis;max-width:170px;font-family:ui-monospace,monospace}
+#av-tip .tok{overflow:hidden;text-overflow:ellipsis;max-width:170px;
+  font-family:ui-monospace,monospace}
 #av-tip .w{margin-left:auto;font-variant-numeric:tabular-nums}
 #av-tip .hd{font-weight:600;margin-bottom:2px}
 </style></head>
@@ -186,7 +197,8 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
 <div id="av-legend"></div>
 <div id="av-hint">Hover a token to focus it, click to pin. Weights are quantised to 1/255.</div>
 <div id="av-scroll"><div id="av-grid">
-<div class="av-col" id="av-left"></div><canvas id="av-canvas"></canvas><div class="av-col" id="av-right"></div>
+<div class="av-col" id="av-left"></div><canvas id="av-canvas"></canvas>
+<div class="av-col" id="av-right"></div>
 </div></div></div>
 <div id="av-tip"></div>
 <script type="application/json" id="av-data">__DATA__</script>
@@ -328,7 +340,9 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
     idx.forEach(function (i) { els[i].classList.add(cls); });
   }
   function render() {
-    ["av-focus", "av-tgt", "av-pin"].forEach(function (c) { mark(leftEls, c, []); mark(rightEls, c, []); });
+    ["av-focus", "av-tgt", "av-pin"].forEach(function (c) {
+      mark(leftEls, c, []); mark(rightEls, c, []);
+    });
     drawLines();
     if (!focus) { tip.style.display = "none"; return; }
     var isQ = focus.side === "q", i = focus.i, list = focusLinks();
@@ -352,7 +366,8 @@ body{margin:0;font:12px/1.3 system-ui,sans-serif;color:#222;background:#fff}
       tip.appendChild(row);
     });
     if (!list.length) tip.appendChild(el("div", "", "no links above threshold"));
-    if (list.length > MAX_TIP) tip.appendChild(el("div", "", "+" + (list.length - MAX_TIP) + " more"));
+    var more = list.length - MAX_TIP;
+    if (more > 0) tip.appendChild(el("div", "", "+" + more + " more"));
     tip.style.display = "block";
     place();
   }

@@ -21,6 +21,13 @@ HOSTILE = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
+INK_JS = """() => {
+  const c = document.getElementById("av-canvas");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+  return n;
+}"""  # number of painted canvas pixels
 
 
 def _payload(html: str) -> dict:
@@ -38,8 +45,15 @@ def _rows(data: dict) -> list[list[tuple[int, int]]]:
     """Per (head, query) row: list of (key index, quantised weight)."""
     out, pos = [], 0
     for c in data["counts"]:
-        out.append(list(zip(data["keyIdx"][pos:pos + c].tolist(),
-                            data["weights"][pos:pos + c].tolist())))
+        out.append(
+            list(
+                zip(
+                    data["keyIdx"][pos : pos + c].tolist(),
+                    data["weights"][pos : pos + c].tolist(),
+                    strict=True,
+                )
+            )
+        )
         pos += c
     assert pos == len(data["keyIdx"]) == len(data["weights"])
     return out
@@ -65,8 +79,19 @@ def _hostile_case() -> tuple[list[str], np.ndarray]:
 def test_no_external_references():
     att = _softmax(np.random.default_rng(1), (3, 5, 5))
     html = head_view_html(["the", "cat", "sat", "on", "mat"], att).lower()
-    for bad in ("http://", "https://", "//cdn", "src=", "<link", "@import", "url(",
-                "eval(", "new function", "innerhtml", "insertadjacenthtml"):
+    for bad in (
+        "http://",
+        "https://",
+        "//cdn",
+        "src=",
+        "<link",
+        "@import",
+        "url(",
+        "eval(",
+        "new function",
+        "innerhtml",
+        "insertadjacenthtml",
+    ):
         assert bad not in html, bad
 
 
@@ -83,18 +108,29 @@ def test_hostile_tokens_are_escaped():
 
 
 def test_payload_decodes_to_sparsified_top_k():
-    att = np.array([[
-        [0.50, 0.30, 0.15, 0.05],       # top-2 cut: keep keys 0, 1
-        [0.005, 0.005, 0.49, 0.50],     # keys 3, 2 (descending), tiny ones dropped
-        [0.25, 0.25, 0.25, 0.25],       # ties: lower key index first
-    ], [
-        [0.0, 0.0, 0.0, 1.0],
-        [0.997, 0.001, 0.001, 0.001],   # only one link above min_weight
-        [0.1, 0.2, 0.3, 0.4],
-    ]], dtype=np.float32)
-    html = head_view_html(["k0", "k1", "k2", "k3"], att, [1],
-                          query_tokens=["q0", "q1", "q2"],
-                          max_links_per_query=2, min_weight=0.01)
+    att = np.array(
+        [
+            [
+                [0.50, 0.30, 0.15, 0.05],  # top-2 cut: keep keys 0, 1
+                [0.005, 0.005, 0.49, 0.50],  # keys 3, 2 (descending), tiny ones dropped
+                [0.25, 0.25, 0.25, 0.25],  # ties: lower key index first
+            ],
+            [
+                [0.0, 0.0, 0.0, 1.0],
+                [0.997, 0.001, 0.001, 0.001],  # only one link above min_weight
+                [0.1, 0.2, 0.3, 0.4],
+            ],
+        ],
+        dtype=np.float32,
+    )
+    html = head_view_html(
+        ["k0", "k1", "k2", "k3"],
+        att,
+        [1],
+        query_tokens=["q0", "q1", "q2"],
+        max_links_per_query=2,
+        min_weight=0.01,
+    )
     data = _payload(html)
     assert data["nHeads"] == 2 and data["shown"] == [1]
     assert data["queries"] == ["q0", "q1", "q2"]
@@ -143,11 +179,16 @@ def test_browser_hover_and_no_injection(tmp_path):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
         try:
-            page = browser.new_page(viewport={"width": 720, "height": 360})
+            page = browser.new_page(viewport={"width": 860, "height": 360})
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(page_file.as_uri())
@@ -159,6 +200,7 @@ def test_browser_hover_and_no_injection(tmp_path):
             assert [t.strip() for t in left.all_inner_texts()] == [t.strip() for t in tokens]
             tip = page.locator("#av-tip")
             assert not tip.is_visible()
+            assert page.evaluate(INK_JS) > 0  # overview lines drawn
 
             left.nth(0).hover()  # query "[CLS]" -> strongest keys are the hostile tokens
             assert tip.is_visible()
@@ -167,20 +209,26 @@ def test_browser_hover_and_no_injection(tmp_path):
             assert "0.980" in text
             assert "av-tgt" in (page.locator("#av-right .av-tok").nth(1).get_attribute("class") or "")
 
-            page.mouse.move(700, 350)  # leave the grid -> overview restored
+            page.mouse.move(840, 350)  # leave the grid -> overview restored
             assert not tip.is_visible()
 
             right = page.locator("#av-right .av-tok").nth(2)
             right.click()  # pin the <img> key token: incoming lines
-            page.mouse.move(700, 350)
+            page.mouse.move(840, 350)
             assert tip.is_visible() and "key " + HOSTILE[1] in tip.inner_text()
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             left.nth(3).hover()  # pinned: hover elsewhere does not steal focus
             assert "key " + HOSTILE[1] in tip.inner_text()
             left.nth(3).click()  # clicking another token moves the pin there
-            page.mouse.move(700, 350)
+            page.mouse.move(840, 350)
             assert "query " + HOSTILE[2] in tip.inner_text()
             page.screenshot(path=str(ARTIFACTS / "head_view.png"))
+
+            page.get_by_role("button", name="none").click()  # all heads off: no lines
+            assert page.evaluate(INK_JS) == 0
+            assert "no links above threshold" in tip.inner_text()
+            page.locator("#av-legend input").nth(1).check()  # head 1 only
+            assert page.evaluate(INK_JS) > 0 and "H1" in tip.inner_text()
 
             assert page.locator("img").count() == 0
             assert page.locator("script").count() == 2
