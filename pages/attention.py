@@ -47,15 +47,15 @@ if result.truncated:
     st.warning(f"The input has {result.n_input_tokens:,} tokens; {handle.name} reads at most "
                f"{len(result.tokens)}. Only the first {len(result.tokens)} tokens are shown.", icon="✂️")
 
-controls = st.columns([3, 1, 1, 1.4, 1.2])
-view = controls[0].segmented_control("View", VIEWS, default="Model view", key="attention_view") or "Model view"
-layer_pos = controls[1].selectbox("Layer", range(result.num_layers), format_func=lambda i: str(result.layers[i]),
+view = st.segmented_control("View", VIEWS, default="Model view", key="attention_view") or "Model view"
+controls = st.columns([1, 1, 1.4, 1.6, 2])
+layer_pos = controls[0].selectbox("Layer", range(result.num_layers), format_func=lambda i: str(result.layers[i]),
                                   key="attention_layer")
-head = controls[2].selectbox("Head", range(result.num_heads), key="attention_head")
+head = controls[1].selectbox("Head", range(result.num_heads), key="attention_head")
 stacks = ["self"] if result.decoder_attentions is None else ["self", "decoder", "cross"]
-stack = controls[3].selectbox("Attention", stacks, key="attention_stack", format_func={
+stack = controls[2].selectbox("Attention", stacks, key="attention_stack", format_func={
     "self": "encoder self" if len(stacks) > 1 else "self", "decoder": "decoder self", "cross": "cross"}.get)
-hide_special = controls[4].toggle("Hide special tokens", key="attention_hide_special",
+hide_special = controls[3].toggle("Hide special tokens", key="attention_hide_special",
                                   help="Drops [CLS]/[SEP]-like rows and columns; the remaining weights are "
                                        "not renormalised, so rows no longer sum to 1.")
 shown = result.without_special() if hide_special and stack == "self" else result

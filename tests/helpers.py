@@ -8,3 +8,7 @@ def random_sentence(rng: np.random.Generator, words: int = 8) -> str:
     pool = ["river", "engineer", "quietly", "bright", "table", "seven", "music", "under", "paper", "storm",
             "walked", "green", "because", "city", "never", "open", "heavy", "dog", "sings", "winter", ",", "."]
     return " ".join(rng.choice(pool, size=words)).capitalize()
+
+
+ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent / "artifacts"
+"""Screenshots and other outputs a person may want to look at after a run (git-ignored)."""

@@ -1,0 +1,51 @@
+"""The Attention page in Chromium: type a sentence, see the heatmap, nothing leaves localhost."""
+
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.helpers import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+
+def analyse(page, text):
+    box = page.get_by_label("Text", exact=True)
+    box.fill(text)
+    page.get_by_role("button", name="Analyse").click()
+
+
+def test_type_a_sentence_and_see_the_heatmap(app_url, page):
+    external = []
+    page.on("request", lambda r: external.append(r.url) if urlparse(r.url).hostname not in
+            (None, "127.0.0.1", "localhost") and not r.url.startswith(("data:", "blob:")) else None)
+    page.goto(app_url)
+    page.get_by_role("button", name="Analyse").wait_for()
+    analyse(page, "Quokkas smile at curious photographers.")
+    # the enlarged head heatmap carries the new tokens as axis labels
+    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('photographers'))",
+        timeout=60_000,
+    )
+    assert page.locator(".js-plotly-plot").count() >= 2
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "attention_page.png"), full_page=True)
+    assert not external, f"the page fetched from outside localhost: {external[:5]}"
+
+
+def test_hostile_text_runs_no_script(app_url, page):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(app_url)
+    page.get_by_role("button", name="Analyse").wait_for()
+    analyse(page, "<img src=x onerror=alert(1)> <script>alert(2)</script> [click](javascript:alert(3))")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('alert'))",
+        timeout=60_000,
+    )
+    page.get_by_text("Head view", exact=True).click()
+    page.frame_locator("iframe").locator("body").wait_for()
+    page.wait_for_timeout(1000)
+    assert not dialogs
+    assert page.locator("img[src='x']").count() == 0
