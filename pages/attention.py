@@ -14,6 +14,16 @@ from attnviz.ui import cached_attention, current_model, current_model_key, show_
 VIEWS = ["Model view", "Head view", "Heatmap", "Mean over heads", "Rollout", "Head statistics"]
 EXAMPLE = "The animal didn't cross the street because it was too tired."
 
+
+
+def _select_from_model_view():
+    """A click on a thumbnail picks that layer and head (runs before the widgets are drawn again)."""
+    points = st.session_state["attention_model_view"].selection.points
+    if points:
+        layer_pos, head, _ = points[0]["customdata"]
+        st.session_state["attention_layer"], st.session_state["attention_head"] = int(layer_pos), int(head)
+
+
 st.title("Attention")
 st.caption("Who attends to whom, in every layer and head. Attention weights show where information flows, "
            "not why the model decided: compare with attributions before drawing conclusions.")
@@ -63,10 +73,11 @@ att, q_tokens, k_tokens = shown.stack(stack)
 
 if view == "Model view":
     st.caption("Every layer (rows) × head (columns); each thumbnail is scaled to its own maximum. "
-               "Pick a layer and head above to enlarge it below.")
+               "Click a thumbnail (or pick a layer and head above) to enlarge it below.")
     st.plotly_chart(figs.model_view(att, layers=shown.layers, selected=(layer_pos, head),
-                                    title=f"{len(q_tokens)} × {len(k_tokens)} tokens"),
-                    width="stretch", config={"displaylogo": False})
+                                    title=f"{len(q_tokens)} × {len(k_tokens)} tokens — click a head to enlarge"),
+                    width="stretch", config={"displaylogo": False}, key="attention_model_view",
+                    on_select=_select_from_model_view, selection_mode="points")
     st.plotly_chart(figs.head_heatmap(shown, layer_pos, head, stack=stack), width="stretch")
 elif view == "Head view":
     heads = st.multiselect("Heads", list(range(result.num_heads)), default=[head], key="attention_heads")

@@ -149,6 +149,15 @@ def model_view(attentions: np.ndarray, *, layers=None, thumb: int = 64, gap: int
     source = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
     fig = go.Figure(go.Image(source=source, hoverinfo="skip"))
+    # One invisible marker per thumbnail: hover names the head, a click selects it (see pages/attention.py).
+    centers = [(li, h) for li in range(L) for h in range(H)]
+    fig.add_trace(go.Scatter(
+        x=[h * (tw + gap) + tw / 2 for _, h in centers], y=[li * (th + gap) + th / 2 for li, _ in centers],
+        customdata=[[li, h, layers[li]] for li, h in centers], mode="markers",
+        marker={"size": max(8, min(th, tw)), "symbol": "square", "opacity": 0.01, "color": "#ffffff"},
+        hovertemplate="layer %{customdata[2]} · head %{customdata[1]}<br>click to enlarge<extra></extra>",
+        showlegend=False,
+    ))
     shapes = []
     if selected is not None:
         li, h = selected
@@ -159,10 +168,12 @@ def model_view(attentions: np.ndarray, *, layers=None, thumb: int = 64, gap: int
         title={"text": html.escape(title, quote=False)}, shapes=shapes,
         height=int(min(1100, 90 + L * (th + gap) * max(1.0, 700 / max(1, H * (tw + gap))))),
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        xaxis={"tickvals": [h * (tw + gap) + tw / 2 for h in range(H)],
-               "ticktext": [f"head {h}" for h in range(H)], "side": "top", "showgrid": False},
-        yaxis={"tickvals": [li * (th + gap) + th / 2 for li in range(L)],
-               "ticktext": [f"layer {lay}" for lay in layers], "showgrid": False},
+        xaxis={"tickvals": [h * (tw + gap) + tw / 2 for h in range(H)], "range": [-0.5, canvas.shape[1] - 0.5],
+               "ticktext": [f"head {h}" for h in range(H)], "side": "top", "showgrid": False, "zeroline": False},
+        yaxis={"tickvals": [li * (th + gap) + th / 2 for li in range(L)], "range": [canvas.shape[0] - 0.5, -0.5],
+               "ticktext": [f"layer {lay}" for lay in layers], "showgrid": False, "zeroline": False,
+               "scaleanchor": "x"},
+        clickmode="event+select", dragmode=False,
     )
     return fig
 

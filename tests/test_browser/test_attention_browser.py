@@ -49,3 +49,15 @@ def test_hostile_text_runs_no_script(app_url, page):
     page.wait_for_timeout(1000)
     assert not dialogs
     assert page.locator("img[src='x']").count() == 0
+
+
+def test_clicking_a_thumbnail_enlarges_that_head(app_url, page):
+    page.goto(app_url)
+    page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for()
+    page.locator(".js-plotly-plot .scatterlayer .point").nth(2 * 12 + 5).click(force=True)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.includes('Layer 2 · head 5'))",
+        timeout=60_000,
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "attention_model_view_click.png"))
