@@ -71,7 +71,7 @@ def attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
         is_causal=is_causal, position_bias=position_bias, softcap=kwargs.get("softcap"),
     )
-    cap.records.append((module, weights.detach()))
+    cap.records.append((module, weights))  # still in the graph when gradients are on (grad × attention)
     return output, weights
 
 

@@ -24,6 +24,7 @@ from .loading import (
     pick_device,
     pick_dtype,
     resolve_name,
+    sentence_max_length,
     sentence_pooling,
 )
 
@@ -42,6 +43,10 @@ class Encoding:
     segments: np.ndarray  # [n] int: 0 = text, 1 = text_pair, -1 = special token
     truncated: bool
     n_input_tokens: int  # before truncation, specials included
+    words: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (word text, its token positions); specials alone
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,11 @@ class ModelHandle:
         >>> result.attentions.shape   # [layers, heads, n, n]
     """
 
-    def __init__(self, model, tokenizer, *, name: str, kind: str, pooling: str | None, device: torch.device):
+    def __init__(self, model, tokenizer, *, name: str, kind: str, pooling: str | None, device: torch.device,
+                 sentence_max_length: int | None = None):
         self.model = model.eval()
+        for param in model.parameters():  # explanations need input gradients only: skip weight gradients
+            param.requires_grad_(False)
         self.tokenizer = tokenizer
         self.name = name
         self.kind = kind
@@ -72,6 +80,8 @@ class ModelHandle:
         self.config = model.config
         self.captures_natively = model.config._attn_implementation == _capture.IMPLEMENTATION
         self.max_length = _max_length(tokenizer, model.config)
+        #: where sentence embeddings are truncated (sentence-transformers' own max_seq_length)
+        self.sentence_max_length = min(sentence_max_length or self.max_length, self.max_length)
         self._lock = threading.Lock()  # only for the one-time site map
         self._sites: dict[int, AttentionSite] | None = None
 
@@ -114,7 +124,7 @@ class ModelHandle:
         full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
         n_full = len(full["input_ids"])
         enc = tok(text, text_pair, add_special_tokens=True, truncation=n_full > limit, max_length=limit,
-                  return_tensors="pt")
+                  return_tensors="pt", return_offsets_mapping=bool(getattr(tok, "is_fast", False)))
         ids = enc["input_ids"][0].tolist()
         if not ids:
             raise InputError("The text produced no tokens.")
@@ -127,7 +137,8 @@ class ModelHandle:
         except (ValueError, AttributeError):  # slow tokenizers
             segments = np.where(np.array([k in ("cls", "sep", "special") for k in kinds]), -1, 0).astype(np.int8)
         inputs = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        return Encoding(inputs, tokens, kinds, segments, n_full > limit, n_full)
+        words = _word_groups(enc, tokens, kinds, segments, (text, text_pair))
+        return Encoding(inputs, tokens, kinds, segments, n_full > limit, n_full, words)
 
     # --------------------------------------------------------------- forward
     def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True):
@@ -219,6 +230,13 @@ class ModelHandle:
 
         return extract_attention(self, text, text_pair, target=target, layers=layers)
 
+    def attribute(self, text: str, method: str = "integrated_gradients", *, target=None,
+                  text_pair: str | None = None, **settings):
+        """Per-token attribution of ``target`` (None: the model's prediction): see :mod:`attnviz.attribution`."""
+        from ..attribution import attribute
+
+        return attribute(self, text, method, target=target, text_pair=text_pair, **settings)
+
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, kind={self.kind}, device={self.device}, dtype={self.dtype})"
 
@@ -233,6 +251,33 @@ def check_text(text, what: str = "text") -> str:
     if len(cleaned) > MAX_TEXT_CHARS:
         raise InputError(f"The {what} has {len(cleaned):,} characters; the limit is {MAX_TEXT_CHARS:,}.")
     return cleaned
+
+
+def _word_groups(enc, tokens, kinds, segments, texts) -> tuple:
+    """Group subword tokens into words (fast tokenizers' word_ids), with the word's text from the input."""
+    try:
+        word_ids = enc.word_ids(0)
+        offsets = enc["offset_mapping"][0].tolist() if "offset_mapping" in enc else None
+    except (ValueError, AttributeError):
+        word_ids, offsets = None, None
+    groups: list[tuple[tuple, list[int]]] = []
+    for i, tok in enumerate(tokens):
+        wid = None if word_ids is None else word_ids[i]
+        key = ("special", i) if kinds[i] in ("cls", "sep", "special") or wid is None else (int(segments[i]), wid)
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(i)
+        else:
+            groups.append((key, [i]))
+    words = []
+    for key, idx in groups:
+        if offsets and key[0] != "special":
+            source = texts[key[0]] or ""
+            start, end = offsets[idx[0]][0], offsets[idx[-1]][1]
+            text = source[start:end] if end > start else "".join(tokens[j] for j in idx)
+        else:
+            text = "".join(tokens[j].removeprefix("##") if j != idx[0] else tokens[j] for j in idx)
+        words.append((text, tuple(idx)))
+    return tuple(words)
 
 
 def _token_kind(token: str, token_id: int, tok, special_ids: set) -> str:
@@ -306,7 +351,8 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         raise ResourceError(f"{resolved.display_name} does not fit in {dev} memory.", retry_on_cpu=True) from exc
     model.to(dev)
     return ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
-                       pooling=sentence_pooling(resolved, revision), device=dev)
+                       pooling=sentence_pooling(resolved, revision), device=dev,
+                       sentence_max_length=sentence_max_length(resolved, revision))
 
 
 def from_pretrained_model(model, tokenizer, *, name: str | None = None, pooling: str | None = None) -> ModelHandle:

@@ -145,6 +145,18 @@ def model_kind(config) -> str:
     return "encoder"
 
 
+def sentence_max_length(resolved: ResolvedName, revision: str | None) -> int | None:
+    """sentence-transformers truncates at its own max_seq_length (256 for MiniLM), not the model's 512."""
+    from transformers.utils import cached_file
+
+    try:
+        path = cached_file(resolved.source, "sentence_bert_config.json", revision=revision,
+                           _raise_exceptions_for_missing_entries=False)
+        return int(json.loads(Path(path).read_text())["max_seq_length"]) if path else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def sentence_pooling(resolved: ResolvedName, revision: str | None) -> str | None:
     """The pooling of a sentence-transformers checkpoint ('mean', 'cls', ...), or None if it is not one."""
     from transformers.utils import cached_file

@@ -1,0 +1,343 @@
+"""What is explained: a scalar f(x) for each kind of model.
+
+Every attribution method explains one number. A *target* says which: a classifier's class
+probability, a zero-shot label probability for sentence-embedding models (the bundled MiniLM has no
+classifier head), a similarity to a reference sentence, a masked token's probability or a causal LM's
+next-token probability. Targets are small frozen dataclasses (hashable: they key the page caches);
+:func:`bind` turns one into a :class:`Scorer` for a model and an input.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+
+OUTPUTS = ("probability", "log_probability", "logit")
+
+SENTIMENT_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("positive", ("This is a positive, happy sentence.", "I love it, it is wonderful and great.",
+                  "A good, pleasant, delightful experience.")),
+    ("negative", ("This is a negative, sad sentence.", "I hate it, it is terrible and awful.",
+                  "A bad, unpleasant, disappointing experience.")),
+)
+DEFAULT_TEMPERATURE = 0.05
+
+
+@dataclass(frozen=True)
+class ClassTarget:
+    """A sequence classifier's class (index or label name); None explains the predicted class."""
+
+    label: int | str | None = None
+    output: str = "probability"
+
+
+@dataclass(frozen=True)
+class ZeroShotTarget:
+    """Zero-shot classification with a sentence-embedding model.
+
+    z_c = cos(e(x), ē_c) where e is the mean-pooled, L2-normalised embedding (exactly what
+    sentence-transformers' ``encode`` returns) and ē_c the normalised mean embedding of the label's
+    descriptions; p(c|x) = softmax_c(z_c / temperature). ``output="similarity"`` explains z_c itself.
+    """
+
+    labels: tuple[tuple[str, tuple[str, ...]], ...] = SENTIMENT_LABELS
+    label: str | None = None
+    temperature: float = DEFAULT_TEMPERATURE
+    output: str = "probability"
+
+    @classmethod
+    def from_dict(cls, labels: dict[str, list[str] | str], **kwargs) -> ZeroShotTarget:
+        items = []
+        for name, descriptions in labels.items():
+            descs = (descriptions,) if isinstance(descriptions, str) else tuple(descriptions)
+            descs = tuple(d.strip() for d in descs if d and d.strip())
+            if not str(name).strip() or not descs:
+                raise InputError("Each zero-shot label needs a name and at least one description.")
+            items.append((str(name).strip(), descs))
+        if len(items) < 2 and kwargs.get("output", "probability") != "similarity":
+            raise InputError("Zero-shot classification needs at least two labels.")
+        return cls(labels=tuple(items), **kwargs)
+
+
+@dataclass(frozen=True)
+class SimilarityTarget:
+    """cos(e(x), e(reference)) with the reference embedding held fixed."""
+
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class MaskedTokenTarget:
+    """Probability of ``token`` at the (first) mask token of the text; None = the top prediction."""
+
+    token: str | None = None
+    output: str = "probability"
+
+
+@dataclass(frozen=True)
+class NextTokenTarget:
+    """Probability of the next token after the text (causal LMs); None = the top prediction."""
+
+    token: str | None = None
+    output: str = "probability"
+
+
+Target = ClassTarget | ZeroShotTarget | SimilarityTarget | MaskedTokenTarget | NextTokenTarget
+
+
+def default_target(handle) -> Target:
+    """What a model explains when the user names nothing."""
+    head = type(handle.model).__name__
+    if head.endswith("ForSequenceClassification"):
+        return ClassTarget()
+    if head.endswith("ForMaskedLM"):
+        return MaskedTokenTarget()
+    if handle.kind == "decoder":
+        return NextTokenTarget()
+    if handle.kind == "encoder":
+        return ZeroShotTarget()
+    raise InputError(f"No attribution target is defined for {handle.kind} models yet.")
+
+
+# ------------------------------------------------------------------ scorer
+@dataclass
+class Scorer:
+    """f for one model and one input: call it on a batch, get one number per row.
+
+    ``fixed`` are token positions that perturbation methods must keep (special tokens and, for a
+    masked-LM target, the mask being predicted).
+    """
+
+    handle: object
+    target: Target
+    description: str
+    label: str
+    fn: object
+    fixed: frozenset = field(default_factory=frozenset)
+    label_probabilities: dict = field(default_factory=dict)
+    is_probability: bool = True
+
+    def __call__(self, *, input_ids=None, inputs_embeds=None, attention_mask, token_type_ids=None) -> torch.Tensor:
+        kwargs = {"attention_mask": attention_mask}
+        if inputs_embeds is not None:
+            kwargs["inputs_embeds"] = inputs_embeds
+        else:
+            kwargs["input_ids"] = input_ids
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.fn(self.handle.model(**kwargs), attention_mask, input_ids)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Normalised mean over unmasked tokens, as sentence-transformers' Pooling + Normalize."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return F.normalize(pooled, p=2, dim=-1)
+
+
+def sentence_embedding(handle, texts: list[str]) -> torch.Tensor:
+    """[len(texts), d] normalised embeddings, batched, no gradient."""
+    tok = handle.tokenizer
+    enc = tok(texts, padding=True, truncation=True, max_length=handle.sentence_max_length, return_tensors="pt")
+    enc = {k: v.to(handle.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    out, _ = handle.forward(enc, need_weights=False)
+    return mean_pool(_hidden(out), enc["attention_mask"]).float()
+
+
+def _hidden(outputs) -> torch.Tensor:
+    hidden = getattr(outputs, "last_hidden_state", None)
+    if hidden is None:
+        hidden = outputs.hidden_states[-1] if getattr(outputs, "hidden_states", None) else None
+    if hidden is None:
+        raise InputError("This model returns no hidden states to embed; choose a classifier or LM target.")
+    return hidden
+
+
+_LABEL_CACHE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=32)
+def _label_embeddings(handle, labels) -> torch.Tensor:
+    """[labels, d]: each label's descriptions embedded, averaged and renormalised (cached per model)."""
+    rows = []
+    for _, descriptions in labels:
+        rows.append(F.normalize(sentence_embedding(handle, list(descriptions)).mean(0), dim=-1))
+    return torch.stack(rows)
+
+
+def label_embeddings(handle, labels) -> torch.Tensor:
+    with _LABEL_CACHE_LOCK:
+        return _label_embeddings(handle, labels)
+
+
+def bind(handle, target: Target | None, encoding) -> Scorer:
+    """Resolve ``target`` for this model and input (e.g. None → the predicted class)."""
+    target = default_target(handle) if target is None else target
+    fixed = frozenset(i for i, k in enumerate(encoding.kinds) if k in ("cls", "sep", "special"))
+    if isinstance(target, ZeroShotTarget):
+        return _bind_zero_shot(handle, target, encoding, fixed)
+    if isinstance(target, SimilarityTarget):
+        return _bind_similarity(handle, target, fixed)
+    if isinstance(target, ClassTarget):
+        return _bind_class(handle, target, encoding, fixed)
+    if isinstance(target, MaskedTokenTarget):
+        return _bind_masked(handle, target, encoding, fixed)
+    if isinstance(target, NextTokenTarget):
+        return _bind_next(handle, target, encoding, fixed)
+    raise InputError(f"Unknown target {target!r}.")
+
+
+def _check_output(output: str, allowed=OUTPUTS):
+    if output not in allowed:
+        raise InputError(f"Unknown output '{output}': use one of {', '.join(allowed)}.")
+
+
+def _reduce(logits: torch.Tensor, index, output: str) -> torch.Tensor:
+    """logits [b, classes] → [b] in the requested output space for class ``index``."""
+    if output == "logit":
+        return logits[:, index]
+    logp = torch.log_softmax(logits.float(), dim=-1)[:, index]
+    return logp if output == "log_probability" else logp.exp()
+
+
+def _probe(handle, encoding):
+    with torch.no_grad():
+        out, _ = handle.forward(dict(encoding.inputs), need_weights=False)
+    return out
+
+
+def _bind_zero_shot(handle, target: ZeroShotTarget, encoding, fixed) -> Scorer:
+    _check_output(target.output, ("probability", "log_probability", "similarity"))
+    if target.temperature <= 0 or target.temperature != target.temperature:
+        raise InputError("The temperature must be a positive number (e.g. 0.05).")
+    names = [name for name, _ in target.labels]
+    if len(set(names)) != len(names):
+        raise InputError("Zero-shot label names must be distinct.")
+    anchors = label_embeddings(handle, target.labels)
+    temperature = float(target.temperature)
+
+    def similarities(outputs, attention_mask):
+        return mean_pool(_hidden(outputs), attention_mask).float() @ anchors.T
+
+    sims = similarities(_probe(handle, encoding), encoding.inputs["attention_mask"])[0]
+    probs = torch.softmax(sims / temperature, dim=-1)
+    index = int(probs.argmax()) if target.label is None else _index_of(target.label, names)
+    output = target.output
+
+    def fn(outputs, attention_mask, _ids):
+        z = similarities(outputs, attention_mask)
+        if output == "similarity":
+            return z[:, index]
+        logp = torch.log_softmax(z / temperature, dim=-1)[:, index]
+        return logp if output == "log_probability" else logp.exp()
+
+    what = {"similarity": "cos(e(x), ē_{c})", "log_probability": "log p({c} | x)", "probability": "p({c} | x)"}
+    desc = what[output].replace("{c}", names[index]) + f" — zero-shot, τ = {temperature:g}"
+    return Scorer(handle, target, desc, names[index], fn, fixed,
+                  {n: float(p) for n, p in zip(names, probs.tolist())}, output == "probability")
+
+
+def _bind_similarity(handle, target: SimilarityTarget, fixed) -> Scorer:
+    from .handle import check_text
+
+    reference = check_text(target.reference, "reference sentence")
+    anchor = sentence_embedding(handle, [reference])[0]
+
+    def fn(outputs, attention_mask, _ids):
+        return mean_pool(_hidden(outputs), attention_mask).float() @ anchor
+
+    return Scorer(handle, target, f"cos(e(x), e(“{reference[:60]}”))", "similarity", fn, fixed,
+                  is_probability=False)
+
+
+def _index_of(label, names: list[str]) -> int:
+    if isinstance(label, int):
+        if not 0 <= label < len(names):
+            raise InputError(f"Class {label} does not exist: choose 0–{len(names) - 1}.")
+        return label
+    if label not in names:
+        raise InputError(f"Unknown label '{label}': choose one of {', '.join(map(str, names))}.")
+    return names.index(label)
+
+
+def _bind_class(handle, target: ClassTarget, encoding, fixed) -> Scorer:
+    _check_output(target.output)
+    out = _probe(handle, encoding)
+    logits = getattr(out, "logits", None)
+    if logits is None or logits.ndim != 2:
+        raise InputError("This model has no sequence-classification head; use a zero-shot or LM target.")
+    id2label = getattr(handle.config, "id2label", None) or {}
+    names = [str(id2label.get(i, f"LABEL_{i}")) for i in range(logits.shape[-1])]
+    index = int(logits[0].argmax()) if target.label is None else _index_of(target.label, names)
+    probs = torch.softmax(logits[0].float(), -1).tolist()
+    output = target.output
+
+    def fn(outputs, _mask, _ids):
+        return _reduce(outputs.logits, index, output)
+
+    desc = {"probability": "p({c} | x)", "log_probability": "log p({c} | x)", "logit": "logit of {c}"}[output]
+    return Scorer(handle, target, desc.replace("{c}", names[index]), names[index], fn, fixed,
+                  dict(zip(names, probs)), output == "probability")
+
+
+def _token_id(handle, token: str) -> int:
+    tok = handle.tokenizer
+    ids = tok(token, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        pieces = tok.convert_ids_to_tokens(ids)
+        raise InputError(f"'{token}' is {len(ids)} tokens ({' '.join(pieces)}); choose a single token.")
+    return ids[0]
+
+
+def _bind_masked(handle, target: MaskedTokenTarget, encoding, fixed) -> Scorer:
+    _check_output(target.output)
+    tok = handle.tokenizer
+    ids = encoding.inputs["input_ids"][0].tolist()
+    if tok.mask_token_id is None or tok.mask_token_id not in ids:
+        raise InputError(f"Put the mask token {tok.mask_token or '[MASK]'} in the text where a word is to be predicted.")
+    position = ids.index(tok.mask_token_id)
+    logits = _probe(handle, encoding).logits[0, position]
+    index = int(logits.argmax()) if target.token is None else _token_id(handle, target.token)
+    word = tok.convert_ids_to_tokens(index)
+    output, mask_id = target.output, tok.mask_token_id
+
+    def fn(outputs, attention_mask, input_ids):
+        # The predicted position moves when tokens before it are deleted: find the mask in each row.
+        pos = (input_ids == mask_id).int().argmax(-1) if input_ids is not None else torch.full(
+            (outputs.logits.shape[0],), position, device=outputs.logits.device)
+        rows = outputs.logits[torch.arange(outputs.logits.shape[0], device=pos.device), pos]
+        return _reduce(rows, index, output)
+
+    probs = torch.softmax(logits.float(), -1)
+    top = torch.topk(probs, 5)
+    return Scorer(handle, target, f"p({word} at {tok.mask_token} | x)" if output == "probability" else
+                  f"{output} of {word} at {tok.mask_token}", word, fn, fixed | {position},
+                  {tok.convert_ids_to_tokens(int(i)): float(p) for p, i in zip(top.values, top.indices)},
+                  output == "probability")
+
+
+def _bind_next(handle, target: NextTokenTarget, encoding, fixed) -> Scorer:
+    _check_output(target.output)
+    tok = handle.tokenizer
+    logits = _probe(handle, encoding).logits[0, -1]
+    index = int(logits.argmax()) if target.token is None else _token_id(handle, target.token)
+    word = tok.convert_ids_to_tokens(index)
+    output = target.output
+
+    def fn(outputs, attention_mask, _ids):
+        last = attention_mask.sum(-1) - 1  # right padding: the last real token predicts the next one
+        rows = outputs.logits[torch.arange(outputs.logits.shape[0], device=last.device), last]
+        return _reduce(rows, index, output)
+
+    probs = torch.softmax(logits.float(), -1)
+    top = torch.topk(probs, 5)
+    return Scorer(handle, target, f"p(next = {word} | x)" if output == "probability" else
+                  f"{output} of next = {word}", word, fn, fixed,
+                  {tok.convert_ids_to_tokens(int(i)): float(p) for p, i in zip(top.values, top.indices)},
+                  output == "probability")
