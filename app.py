@@ -2,14 +2,16 @@
 
 import streamlit as st
 
-from attnviz.ui import apply_launch_flags, model_sidebar
+from attnviz.ui import apply_launch_flags, mark_entrypoint, model_sidebar
 
 apply_launch_flags()
 st.set_page_config(page_title="attnviz", page_icon="🔎", layout="wide")
 
 pages = [
     st.Page("pages/attention.py", title="Attention", icon="🔎", default=True),
+    st.Page("pages/attribution.py", title="Attribution", icon="⚖️"),
 ]
 navigation = st.navigation(pages)
+mark_entrypoint()
 model_sidebar()
 navigation.run()

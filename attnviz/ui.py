@@ -19,6 +19,36 @@ MODEL_KEY = "attnviz_model"  # session_state: (name, device, dtype)
 DEFAULT_KEY = (attnviz.DEFAULT_MODEL_ID, "auto", "float32")
 
 
+_ENTRY_KEY = "_attnviz_entry_ran"
+
+
+def mark_entrypoint() -> None:
+    """Called by app.py on every run, before it runs the chosen page."""
+    st.session_state[_ENTRY_KEY] = True
+
+
+def ensure_entrypoint() -> None:
+    """Pages call this first.
+
+    On the very first request a fresh server receives, Streamlit still uses its legacy ``pages/``
+    folder mode: a deep link (``/attribution``) then runs the page alone, without app.py's navigation
+    and model picker. Declaring navigation (which switches Streamlit to ``st.navigation`` mode for the
+    process) and rerunning lets app.py serve the same URL properly.
+    """
+    if not st.session_state.get(_ENTRY_KEY):
+        st.navigation([st.Page(_calling_page())], position="hidden")
+        st.rerun()
+
+
+def _calling_page() -> str:
+    import inspect
+
+    for frame in inspect.stack()[1:]:
+        if "/pages/" in frame.filename.replace("\\", "/"):
+            return frame.filename
+    return sys.argv[0]
+
+
 def apply_launch_flags(argv: list[str] | None = None) -> None:
     """`streamlit run app.py -- --trust-remote-code`: the operator's switch, read once at launch."""
     import os
@@ -99,3 +129,29 @@ def model_sidebar() -> None:
             st.caption(f"**{info['kind']}** · {info['layers']} layers × {info['heads']} heads · "
                        f"{info['device']} · {info['dtype']} · up to {info['max_tokens']} tokens")
         st.caption("Remote code: " + ("**enabled by the operator**" if operator_trusts_remote_code() else "off"))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_attribution(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
+                       method: str):
+    """One method's attribution, cached by every setting that changes it (the target is a frozen dataclass)."""
+    return get_model(*model_key).attribute(text, method, target=target, text_pair=text_pair)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
+                      methods: tuple[str, ...], level: str, _attributions: dict):
+    """Agreement + faithfulness; ``_attributions`` is not hashed: it is determined by the other keys."""
+    from attnviz.attribution.evaluate import evaluate
+
+    return evaluate(get_model(*model_key), _attributions, text, text_pair, target=target, level=level)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: str | None, target):
+    """What is explained for this input: description, label and the label probabilities."""
+    from attnviz.attribution.context import prepare
+
+    scorer = prepare(get_model(*model_key), text, text_pair, target).scorer
+    return {"description": scorer.description, "label": scorer.label,
+            "probabilities": dict(scorer.label_probabilities), "is_probability": scorer.is_probability}

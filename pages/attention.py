@@ -9,7 +9,7 @@ from attnviz.attention import HEAD_STAT_COLUMNS, READOUTS
 from attnviz.errors import AttnvizError
 from attnviz.figures import attention as figs
 from attnviz.figures.head_view import head_view_height, head_view_html
-from attnviz.ui import cached_attention, current_model, current_model_key, show_error
+from attnviz.ui import cached_attention, current_model, current_model_key, ensure_entrypoint, show_error
 
 VIEWS = ["Model view", "Head view", "Heatmap", "Mean over heads", "Rollout", "Head statistics"]
 EXAMPLE = "The animal didn't cross the street because it was too tired."
@@ -24,6 +24,7 @@ def _select_from_model_view():
         st.session_state["attention_layer"], st.session_state["attention_head"] = int(layer_pos), int(head)
 
 
+ensure_entrypoint()
 st.title("Attention")
 st.caption("Who attends to whom, in every layer and head. Attention weights show where information flows, "
            "not why the model decided: compare with attributions before drawing conclusions.")

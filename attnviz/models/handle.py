@@ -261,7 +261,7 @@ def _word_groups(enc, tokens, kinds, segments, texts) -> tuple:
     except (ValueError, AttributeError):
         word_ids, offsets = None, None
     groups: list[tuple[tuple, list[int]]] = []
-    for i, tok in enumerate(tokens):
+    for i in range(len(tokens)):
         wid = None if word_ids is None else word_ids[i]
         key = ("special", i) if kinds[i] in ("cls", "sep", "special") or wid is None else (int(segments[i]), wid)
         if groups and groups[-1][0] == key:
