@@ -319,17 +319,33 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
         inputs["decoder_input_ids"] = dec_ids
     elif target is not None:
         raise InputError("A decoder target only applies to encoder-decoder models.")
+    import torch
+
+    n_dec = 0 if dec_tokens is None else len(dec_tokens)
+    shapes = {"self": (n, n)} if dec_tokens is None else {"self": (n, n), "decoder": (n_dec, n_dec),
+                                                           "cross": (n_dec, n)}
+    H = handle.num_heads
+    # One float32 array per stack, filled in place by the capture (no per-layer copies, no stacking).
+    arrays = {stack: np.empty((len(chosen), H, *shape), dtype=np.float32) for stack, shape in shapes.items()}
+    buffers = {}
+    if handle.device.type == "cpu":
+        for stack, arr in arrays.items():
+            tensor = torch.from_numpy(arr)
+            for i, layer in enumerate(chosen):
+                buffers[_site(stack, layer)] = tensor[i:i + 1]
     wanted = set(chosen)
-    _, records = handle.forward(inputs, capture_sites=lambda s: s.layer in wanted)
+    _, records = handle.forward(inputs, capture_sites=lambda s: s.layer in wanted, buffers=buffers)
 
     def gather(stack):
-        found = [records.get(_site(stack, layer)) for layer in chosen]
-        if any(w is None for w in found):
-            missing = [lay for lay, w in zip(chosen, found) if w is None]
-            raise RuntimeError(f"attention weights missing for {stack} layers {missing}")
-        import torch
-
-        return torch.stack([w[0] for w in found]).float().cpu().numpy()
+        arr = arrays[stack]
+        for i, layer in enumerate(chosen):
+            weights = records.get(_site(stack, layer))
+            if weights is None:
+                raise RuntimeError(f"attention weights missing for {stack} layer {layer}")
+            view = buffers.get(_site(stack, layer))
+            if view is None or weights.data_ptr() != view.data_ptr():
+                arr[i] = weights[0].float().cpu().numpy()
+        return arr
 
     result = AttentionResult(
         tokens=enc.tokens, attentions=gather("self"), layers=tuple(chosen), kinds=enc.kinds,

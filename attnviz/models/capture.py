@@ -32,15 +32,19 @@ class Capture:
 
     wants: Callable[[torch.nn.Module], bool]
     records: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
+    #: optional destination per module (id → [b, h, q, k] float32 tensor): the weights are computed in
+    #: place there, so a caller that preallocates one [layers, ...] array pays for no copies.
+    buffers: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 _CURRENT: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("attnviz_capture", default=None)
 
 
 @contextlib.contextmanager
-def capture(wants: Callable[[torch.nn.Module], bool] = lambda m: True) -> Iterator[Capture]:
+def capture(wants: Callable[[torch.nn.Module], bool] = lambda m: True,
+            buffers: dict[int, torch.Tensor] | None = None) -> Iterator[Capture]:
     """Record attention weights of the modules for which ``wants(module)`` is true, in this thread only."""
-    cap = Capture(wants)
+    cap = Capture(wants, buffers=buffers or {})
     token = _CURRENT.set(cap)
     try:
         yield cap
@@ -70,6 +74,7 @@ def attention_forward(
     weights, output = explicit_attention(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
         is_causal=is_causal, position_bias=position_bias, softcap=kwargs.get("softcap"),
+        out=cap.buffers.get(id(module)),
     )
     cap.records.append((module, weights))  # still in the graph when gradients are on (grad × attention)
     return output, weights
@@ -77,12 +82,13 @@ def attention_forward(
 
 def explicit_attention(
     module, query, key, value, attention_mask, *, dropout=0.0, scaling=None, is_causal=None,
-    position_bias=None, softcap=None,
+    position_bias=None, softcap=None, out=None,
 ):
     """softmax(QKᵀ·scaling + bias + mask)·V with the masking rules of transformers' sdpa path.
 
     Shapes: query [b, h, q, d], key/value [b, h_kv, k, d]; returns weights [b, h, q, k] and the
-    output [b, q, h, d] (the layout every transformers attention function returns).
+    output [b, q, h, d] (the layout every transformers attention function returns). With ``out`` (a
+    float32 [b, h, q, k] tensor, no gradient) the weights are computed in place there.
     """
     groups = getattr(module, "num_key_value_groups", 1) or 1
     key = repeat_kv(key, groups)
@@ -97,7 +103,12 @@ def explicit_attention(
         kv_len = q_len
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
 
-    scores = torch.matmul(query, key.transpose(-1, -2))
+    in_place = out is not None and query.dtype == torch.float32 and not torch.is_grad_enabled()
+    if in_place and out.shape == (query.shape[0], query.shape[1], q_len, kv_len):
+        scores = torch.matmul(query, key.transpose(-1, -2), out=out)
+    else:
+        in_place = False
+        scores = torch.matmul(query, key.transpose(-1, -2))
     if scale != 1.0:
         scores.mul_(scale)
     if softcap is not None:
@@ -113,7 +124,12 @@ def explicit_attention(
     if causal:
         upper = torch.ones(q_len, kv_len, dtype=torch.bool, device=scores.device).triu_(1)
         scores.masked_fill_(upper, lowest)
-    weights = torch.softmax(scores, dim=-1, dtype=torch.float32)
+    if in_place and scores.data_ptr() == out.data_ptr():
+        weights = torch.softmax(scores, dim=-1, out=out)  # row-wise, safe in place
+    else:
+        weights = torch.softmax(scores, dim=-1, dtype=torch.float32)
+        if out is not None and out.shape == weights.shape:
+            out.copy_(weights)
     mixed = weights.to(value.dtype)
     if dropout and module.training:
         mixed = torch.nn.functional.dropout(mixed, p=dropout)

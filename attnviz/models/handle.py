@@ -141,10 +141,11 @@ class ModelHandle:
         return Encoding(inputs, tokens, kinds, segments, n_full > limit, n_full, words)
 
     # --------------------------------------------------------------- forward
-    def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True):
+    def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True, buffers=None):
         """Run the model once; returns (outputs, {AttentionSite: weights[b, h, q, k]}).
 
         ``capture_sites``: a predicate on AttentionSite choosing whose weights to keep (None = all).
+        ``buffers``: optional {AttentionSite: float32 tensor [b, h, q, k]} to compute the weights in.
         """
         sites = self.attention_sites()
         records = {}
@@ -154,7 +155,8 @@ class ModelHandle:
                     return self.model(**inputs), {}
                 if self.captures_natively:
                     wanted = {mid for mid, s in sites.items() if capture_sites is None or capture_sites(s)}
-                    with _capture.capture(lambda m: id(m) in wanted) as cap:
+                    by_module = {mid: buffers[s] for mid, s in sites.items() if buffers and s in buffers}
+                    with _capture.capture(lambda m: id(m) in wanted, by_module) as cap:
                         out = self.model(**inputs)
                     for module, weights in cap.records:
                         records[sites[id(module)]] = weights
