@@ -10,6 +10,7 @@ st.set_page_config(page_title="attnviz", page_icon="🔎", layout="wide")
 pages = [
     st.Page("pages/attention.py", title="Attention", icon="🔎", default=True),
     st.Page("pages/attribution.py", title="Attribution", icon="⚖️"),
+    st.Page("pages/bias.py", title="Bias probes", icon="🧭"),
 ]
 navigation = st.navigation(pages)
 mark_entrypoint()
