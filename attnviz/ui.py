@@ -32,21 +32,14 @@ def ensure_entrypoint() -> None:
 
     On the very first request a fresh server receives, Streamlit still uses its legacy ``pages/``
     folder mode: a deep link (``/attribution``) then runs the page alone, without app.py's navigation
-    and model picker. Declaring navigation (which switches Streamlit to ``st.navigation`` mode for the
-    process) and rerunning lets app.py serve the same URL properly.
+    and model picker. Switching the process to ``st.navigation`` mode (what app.py's first
+    ``st.navigation`` call does) and rerunning lets app.py serve the same URL properly.
     """
     if not st.session_state.get(_ENTRY_KEY):
-        st.navigation([st.Page(_calling_page())], position="hidden")
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
         st.rerun()
-
-
-def _calling_page() -> str:
-    import inspect
-
-    for frame in inspect.stack()[1:]:
-        if "/pages/" in frame.filename.replace("\\", "/"):
-            return frame.filename
-    return sys.argv[0]
 
 
 def apply_launch_flags(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -35,6 +36,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url():
     _require_chromium()
+    with serve_app() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_app():
+    """A fresh `streamlit run app.py` on a free localhost port, stopped on exit."""
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen(
