@@ -10,6 +10,7 @@ st.set_page_config(page_title="attnviz", page_icon="🔎", layout="wide")
 pages = [
     st.Page("pages/attention.py", title="Attention", icon=":material/grid_view:", default=True),
     st.Page("pages/attribution.py", title="Attribution", icon=":material/balance:"),
+    st.Page("pages/lab.py", title="Attention Lab", icon=":material/science:"),
     st.Page("pages/bias.py", title="Bias probes", icon=":material/diversity_3:"),
 ]
 navigation = st.navigation(pages)

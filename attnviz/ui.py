@@ -12,10 +12,12 @@ import streamlit as st
 
 import attnviz
 from attnviz.attention import AttentionResult
-from attnviz.errors import AttnvizError, ResourceError
+from attnviz.errors import AttnvizError, ModelLoadError, ResourceError
 from attnviz.models.loading import TRUST_REMOTE_CODE_ENV, operator_trusts_remote_code
 
 MODEL_KEY = "attnviz_model"  # session_state: (name, device, dtype)
+SESSION_MODELS_KEY = "attnviz_session_models"  # session_state: {name: ModelHandle} built in this session
+SESSION_PREFIX = "session:"
 DEFAULT_KEY = (attnviz.DEFAULT_MODEL_ID, "auto", "float32")
 
 
@@ -55,6 +57,28 @@ def get_model(name: str, device: str, dtype: str) -> attnviz.ModelHandle:
     return attnviz.load_model(None if name == attnviz.DEFAULT_MODEL_ID else name, device=device, dtype=dtype)
 
 
+def use_session_model(handle: attnviz.ModelHandle, label: str) -> None:
+    """Make a model built in this session (the Attention Lab's) every page's model, for this session only."""
+    import uuid
+
+    name = f"{SESSION_PREFIX}{label} [{uuid.uuid4().hex[:8]}]"  # unique, so cache keys never cross sessions
+    models = st.session_state.setdefault(SESSION_MODELS_KEY, {})
+    models.clear()
+    models[name] = handle
+    st.session_state[MODEL_KEY] = (name, "cpu", "float32")
+
+
+def handle_for(key: tuple[str, str, str]) -> attnviz.ModelHandle:
+    """The handle for a model key: a session-built model, or a shared cached one."""
+    if key[0].startswith(SESSION_PREFIX):
+        handle = st.session_state.get(SESSION_MODELS_KEY, {}).get(key[0])
+        if handle is None:
+            raise ModelLoadError("This session's lab model is gone (the page was reloaded): train it again in the "
+                                 "Attention Lab, or load another model.")
+        return handle
+    return get_model(*key)
+
+
 def current_model_key() -> tuple[str, str, str]:
     return st.session_state.get(MODEL_KEY, DEFAULT_KEY)
 
@@ -64,7 +88,7 @@ def current_model() -> attnviz.ModelHandle | None:
     key = current_model_key()
     try:
         with st.spinner(f"Loading {key[0]} …"):
-            return get_model(*key)
+            return handle_for(key)
     except AttnvizError as exc:
         show_error(exc)
         if key != DEFAULT_KEY and st.button("Back to the bundled default model"):
@@ -76,7 +100,7 @@ def current_model() -> attnviz.ModelHandle | None:
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str | None, target: str | None,
                      layers: tuple[int, ...] | None) -> AttentionResult:
-    handle = get_model(*model_key)
+    handle = handle_for(model_key)
     return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
 
 
@@ -114,7 +138,7 @@ def model_sidebar() -> None:
                 st.rerun()
         handle = None
         try:
-            handle = get_model(*current_model_key())
+            handle = handle_for(current_model_key())
         except AttnvizError:
             pass
         if handle is not None:
@@ -128,7 +152,7 @@ def model_sidebar() -> None:
 def cached_attribution(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
                        method: str):
     """One method's attribution, cached by every setting that changes it (the target is a frozen dataclass)."""
-    return get_model(*model_key).attribute(text, method, target=target, text_pair=text_pair)
+    return handle_for(model_key).attribute(text, method, target=target, text_pair=text_pair)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -137,7 +161,7 @@ def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str
     """Agreement + faithfulness; ``_attributions`` is not hashed: it is determined by the other keys."""
     from attnviz.attribution.evaluate import evaluate
 
-    return evaluate(get_model(*model_key), _attributions, text, text_pair, target=target, level=level)
+    return evaluate(handle_for(model_key), _attributions, text, text_pair, target=target, level=level)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -145,6 +169,6 @@ def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: st
     """What is explained for this input: description, label and the label probabilities."""
     from attnviz.attribution.context import prepare
 
-    scorer = prepare(get_model(*model_key), text, text_pair, target).scorer
+    scorer = prepare(handle_for(model_key), text, text_pair, target).scorer
     return {"description": scorer.description, "label": scorer.label,
             "probabilities": dict(scorer.label_probabilities), "is_probability": scorer.is_probability}

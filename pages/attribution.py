@@ -65,7 +65,8 @@ def parse_labels(text: str) -> dict:
 
 
 with st.form("attribution_input"):
-    text = st.text_area("Text", value=EXAMPLE, height=80, max_chars=20_000)
+    text = st.text_area("Text", value=st.session_state.get("attention_text", EXAMPLE), height=80,
+                        max_chars=20_000)
     pair = None
     target_kind = "zero-shot"
     if isinstance(natural, ZeroShotTarget):
@@ -89,6 +90,8 @@ with st.form("attribution_input"):
     level = st.radio("Units", ["word", "token"], horizontal=True,
                      help="Subword scores are summed into words the same way for every method.")
     st.form_submit_button("Explain", type="primary")
+
+st.session_state["attention_text"] = text  # the same input follows the user across pages
 
 try:
     if isinstance(natural, ZeroShotTarget) and target_kind == "zero-shot label":

@@ -22,7 +22,7 @@ from attnviz.models.targets import (
     ZeroShotTarget,
     default_target,
 )
-from attnviz.ui import current_model, current_model_key, ensure_entrypoint, get_model, show_error
+from attnviz.ui import current_model, current_model_key, ensure_entrypoint, handle_for, show_error
 
 PROBES = {
     "counterfactual": "Counterfactual swaps",
@@ -55,7 +55,7 @@ def cached_measure(model_key, fills: pd.DataFrame, target, method: str | None, n
     """f, attribution share and attention mass for every sentence; the progress bar is created here so that
     a cache hit replays it (and its removal) instead of touching an element outside the cached call."""
     bar = st.progress(0.0, text=f"Running {len(fills)} sentences …")
-    out = bias.measure(get_model(*model_key), fills, target, method=method, attention=attention, n_steps=n_steps,
+    out = bias.measure(handle_for(model_key), fills, target, method=method, attention=attention, n_steps=n_steps,
                        progress=lambda fraction, message: bar.progress(min(1.0, fraction), text=message))
     bar.empty()
     return out
@@ -78,13 +78,13 @@ def cached_result(model_key, fills: pd.DataFrame, target, method: str | None, n_
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_weat(model_key, test: str, lists: tuple, names: tuple, templates: tuple, aggregate: str,
                 n_samples: int, seed: int) -> bias.WeatResult:
-    return bias.weat(get_model(*model_key), *lists, templates=templates or None, aggregate=aggregate,
+    return bias.weat(handle_for(model_key), *lists, templates=templates or None, aggregate=aggregate,
                      n_samples=n_samples, seed=seed, names=names, test=test)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_pairs(model_key, pairs: pd.DataFrame) -> bias.PairsResult:
-    return bias.compare_pairs(get_model(*model_key), pairs)
+    return bias.compare_pairs(handle_for(model_key), pairs)
 
 
 def uploaded_table(label: str, kind: str, default: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -17,18 +17,16 @@ def progress_step(page) -> int:
 def test_train_a_few_steps_and_watch_the_attention(app_url, page):
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Visit the app once first: on a server's very first request a deep link shows Streamlit's
-    # "Page not found" dialog over the page (ui.ensure_entrypoint; the Attribution page does the same).
-    page.goto(app_url)
-    page.get_by_role("heading", name="Attention").first.wait_for()
     page.goto(app_url + "/lab")
     page.get_by_role("heading", name="Attention Lab").wait_for()
+    assert page.get_by_text("Page not found").count() == 0
     page.get_by_role("button", name="▶ Train").wait_for()
     assert progress_step(page) == 0
     page.get_by_role("button", name="▶ Train").click()
+    # the first evaluation (step 10) adds the accuracy to the progress line and draws the curves
     page.wait_for_function(
-        "() => /step [1-9]/.test(document.querySelector(\"[data-testid='stProgress']\")?.innerText || '')",
-        timeout=60_000)
+        "() => /held-out accuracy/.test(document.querySelector(\"[data-testid='stProgress']\")?.innerText || '')",
+        timeout=120_000)
     page.get_by_role("button", name="■ Stop").click()
     page.wait_for_function(
         "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Train') && !b.disabled)",
@@ -38,7 +36,8 @@ def test_train_a_few_steps_and_watch_the_attention(app_url, page):
     page.wait_for_timeout(1500)
     assert progress_step(page) == stopped  # stop means stop
     assert page.locator(".js-plotly-plot").count() >= 3  # curves, one head, all heads
-    page.wait_for_timeout(500)
+    page.set_viewport_size({"width": 1400, "height": 1900})  # the app scrolls inside: show curves and heads
+    page.wait_for_timeout(1000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "lab_page.png"), full_page=True)
     assert not errors
