@@ -16,11 +16,12 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError, ResourceError
-from . import attention_based, gradients, perturbation
+from . import attention_based, gradients, perturbation, shap_method
 from .context import AttributionInput, prepare
 from .result import Attribution
 
 METHODS: dict[str, Callable] = {
+    "shap": shap_method.shap_values,
     "integrated_gradients": gradients.integrated_gradients,
     "saliency": gradients.saliency,
     "input_x_gradient": gradients.input_x_gradient,
