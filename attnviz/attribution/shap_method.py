@@ -33,8 +33,8 @@ from .context import seeded
 
 #: mask setting → what the attribution's settings call it
 MASKS = {"delete": "deleted tokens", "mask": "[MASK] token", "pad": "[PAD] token", "unk": "[UNK] token"}
-#: Token positions per forward pass. On a 2-core CPU 256-512 was fastest (activations stay in cache;
-#: 2048 was 15-25% slower, bench/bench_attribution.py); accelerators want far larger passes.
+#: Token positions per forward pass. On a 2-core CPU 512 was fastest (activations stay in cache; 2048
+#: and 4096 were 9% and 23% slower, bench/bench_attribution.py); accelerators want far larger passes.
 CPU_TOKENS_PER_PASS = 512
 ACCELERATOR_TOKENS_PER_PASS = 16384
 CLUSTERING = "shap.maskers.Text partition tree over the input's tokens, special tokens left out"
