@@ -48,6 +48,9 @@ def apply_launch_flags(argv: list[str] | None = None) -> None:
     """`streamlit run app.py -- --trust-remote-code`: the operator's switch, read once at launch."""
     import os
 
+    from attnviz.runtime import keep_freed_memory
+
+    keep_freed_memory()  # reuse freed attention buffers instead of page-faulting fresh ones per request
     if "--trust-remote-code" in (sys.argv[1:] if argv is None else argv):
         os.environ[TRUST_REMOTE_CODE_ENV] = "1"
 
