@@ -20,6 +20,8 @@ from attnviz.models.targets import (
     SimilarityTarget,
     ZeroShotTarget,
     default_target,
+    labels_to_text,
+    parse_labels,
 )
 from attnviz.ui import (
     cached_attribution,
@@ -49,19 +51,6 @@ try:
 except AttnvizError as exc:
     show_error(exc)
     st.stop()
-
-
-def labels_to_text(labels) -> str:
-    return "\n".join(f"{name}: " + " | ".join(descs) for name, descs in labels)
-
-
-def parse_labels(text: str) -> dict:
-    labels = {}
-    for line in text.splitlines():
-        if line.strip():
-            name, _, descs = line.partition(":")
-            labels[name.strip()] = [d for d in descs.split("|")] if descs.strip() else [name.strip()]
-    return labels
 
 
 with st.form("attribution_input"):

@@ -21,6 +21,8 @@ from attnviz.models.targets import (
     SimilarityTarget,
     ZeroShotTarget,
     default_target,
+    labels_to_text,
+    parse_labels,
 )
 from attnviz.ui import current_model, current_model_key, ensure_entrypoint, handle_for, show_error
 
@@ -100,19 +102,6 @@ def uploaded_table(label: str, kind: str, default: pd.DataFrame, key: str) -> pd
         show_error(exc)
         st.caption("Using the shipped table instead.")
         return default
-
-
-def labels_to_text(labels) -> str:
-    return "\n".join(f"{name}: " + " | ".join(descs) for name, descs in labels)
-
-
-def parse_labels(text: str) -> dict:
-    labels = {}
-    for line in text.splitlines():
-        if line.strip():
-            name, _, descs = line.partition(":")
-            labels[name.strip()] = descs.split("|") if descs.strip() else [name.strip()]
-    return labels
 
 
 def fmt_table(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:

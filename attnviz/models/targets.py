@@ -65,6 +65,21 @@ class ZeroShotTarget:
         return cls(labels=tuple(items), **kwargs)
 
 
+def labels_to_text(labels) -> str:
+    """Zero-shot labels as editable text: one line per label, ``name: description | description``."""
+    return "\n".join(f"{name}: " + " | ".join(descs) for name, descs in labels)
+
+
+def parse_labels(text: str) -> dict[str, list[str]]:
+    """The inverse of :func:`labels_to_text`; a line without ':' is its own description."""
+    labels = {}
+    for line in text.splitlines():
+        if line.strip():
+            name, _, descs = line.partition(":")
+            labels[name.strip()] = descs.split("|") if descs.strip() else [name.strip()]
+    return labels
+
+
 @dataclass(frozen=True)
 class SimilarityTarget:
     """cos(e(x), e(reference)) with the reference embedding held fixed."""

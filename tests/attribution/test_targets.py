@@ -109,3 +109,12 @@ def test_bad_zero_shot_settings_are_input_errors(default_handle):
         bind(default_handle, ZeroShotTarget(temperature=0.0), enc)
     with pytest.raises(InputError):
         bind(default_handle, ZeroShotTarget(label="neutral"), enc)
+
+
+def test_label_text_round_trips_and_feeds_zero_shot_targets():
+    from attnviz.models.targets import SENTIMENT_LABELS, labels_to_text, parse_labels
+
+    parsed = parse_labels(labels_to_text(SENTIMENT_LABELS))
+    assert ZeroShotTarget.from_dict(parsed).labels == SENTIMENT_LABELS
+    assert parse_labels("sports\n\npolitics: an election | parliament") == {
+        "sports": ["sports"], "politics": [" an election ", " parliament"]}
