@@ -312,19 +312,19 @@ def main(argv=None) -> int:
               f"(eager-sdpa {errs['eager_hidden']:.2e}); max|row sum-1| {errs['rows']:.1e}")
         inputs = handle.encode(text).inputs
 
-        def sdpa():
+        def sdpa(inputs=inputs):
             with torch.inference_mode():
                 return sdpa_model(**inputs)
 
-        def eager():
+        def eager(inputs=inputs):
             with torch.inference_mode():
                 return eager_model(**inputs, output_attentions=True)
 
         contenders = {
             "sdpa": sdpa,
             "eager": eager,
-            "ours/all": lambda: handle.attention(text),
-            f"ours/L{SINGLE_LAYER}": lambda: handle.attention(text, layers=[SINGLE_LAYER]),
+            "ours/all": lambda text=text: handle.attention(text),
+            f"ours/L{SINGLE_LAYER}": lambda text=text: handle.attention(text, layers=[SINGLE_LAYER]),
         }
         times = interleaved(contenders, repeats, warmup, gate)
         rows.append((n, times))
@@ -367,8 +367,9 @@ def main(argv=None) -> int:
     print("Same runs, median of per-round ratios (each round times all four back to back, so load that")
     print("comes and goes hits both sides of a ratio alike):")
     for n, times in rows:
-        def paired(name):
+        def paired(name, times=times):
             return statistics.median(a / b for a, b in zip(times[name], times["sdpa"]))
+
         print(f"n={n:4d}  all/sdpa {paired('ours/all'):.2f}x, L{SINGLE_LAYER}/sdpa {paired(f'ours/L{SINGLE_LAYER}'):.2f}x, "
               f"eager/sdpa {paired('eager'):.2f}x")
 

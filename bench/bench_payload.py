@@ -10,14 +10,15 @@
     head-view HTML for 1 and for 12 heads (the "Head view" tab, one layer).
 (b) bertviz 1.4.1's ``model_view(..., html_action="return").data`` for the same attentions
     (install with ``pip install --no-deps -r bench/requirements.txt``; skipped when missing). It runs
-    in a child process; at 512 tokens it needs ~30 s and ~1 GB of memory. Ratio = bertviz / ours.
+    in a child process; at 512 tokens it needs ~20-30 s and ~4.5 GB of memory. Ratio = bertviz / ours.
 (c) The real page: ``streamlit run app.py`` on a free localhost port, driven by Debian's Chromium
     through Playwright. A text of > 512 tokens (truncated by the page to 512) is typed into "Text"
     and "Analyse" clicked; the time runs from the click (a capture listener in the page) until the
     enlarged heatmap (second ``.js-plotly-plot``) holds the new n x n head and its ``.heatmaplayer``
     image is drawn (checked every animation frame). Cold = a text the server has not seen (attention
     computed); warm = the same text again after a short text in between (attention from
-    ``st.cache_data``; figures rebuilt). Bytes = payloads of all websocket frames received from the
+    ``st.cache_data``; figures rebuilt). Every measured run starts from the page of a short text, so the
+    previous 512 x 512 heatmap is never taken for the new one. Bytes = payloads of all websocket frames received from the
     click until the app is idle (no frame for 1 s).
 
 Goals (from the issue): payload < 5 MB, time to the first heatmap < 1 s.
@@ -49,12 +50,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import numpy as np  # noqa: E402
+from _quiet import QuietGate  # noqa: E402
+from bench_attention import text_of_exactly  # noqa: E402
 
 import attnviz  # noqa: E402
-from _quiet import QuietGate  # noqa: E402
 from attnviz.figures import attention as figs  # noqa: E402
 from attnviz.figures.head_view import head_view_html  # noqa: E402
-from bench_attention import text_of_exactly  # noqa: E402
 
 GOAL_BYTES = 5_000_000
 GOAL_SECONDS = 1.0
@@ -382,6 +383,9 @@ def browser_timing(handle, args, gate: QuietGate) -> dict:
                 print(f"  page open (model load + example analysed): {first_load:.1f} s, "
                       f"{mb(counter.bytes)} over the websocket; browser {browser.version}")
                 for k, (text, n_in) in enumerate(long_texts):
+                    # each measured run starts from a short text's page, so the old 512 x 512 heatmap
+                    # cannot be mistaken for the new one
+                    analyse(page, counter, SHORT_TEXT, n_short, timeout)
                     gate.wait()
                     r = analyse(page, counter, text, n_page, timeout)
                     r.update(kind="cold", run=k + 1, n_input=n_in)
@@ -426,7 +430,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tokens", type=int, default=512, help="n for (a) and the ours-vs-bertviz ratio (default 512)")
     ap.add_argument("--bertviz-tokens", type=int, nargs="+", default=None,
-                    help="n values for bertviz (default: 512; 512 takes ~30 s and ~1 GB)")
+                    help="n values for bertviz (default: 512; 512 takes ~20-30 s and ~4.5 GB of memory)")
     ap.add_argument("--no-bertviz", action="store_true", help="skip (b)")
     ap.add_argument("--no-browser", action="store_true", help="skip (c)")
     ap.add_argument("--cold-runs", type=int, default=3, help="browser runs with texts the server has not seen")
@@ -471,9 +475,10 @@ def main(argv=None) -> int:
         print(f"(b) bertviz is not installed: column skipped. Install the pinned version with\n"
               f"      pip install --no-deps -r bench/requirements.txt     # {BERTVIZ_PIN}, no extra deps needed")
     else:
-        print(f"(b) bertviz.model_view(html_action='return') for the same attentions (child process):")
+        print("(b) bertviz.model_view(html_action='return') for the same attentions (child process):")
         if 512 in bertviz_ns:
-            print("  note: at 512 tokens bertviz takes ~30 s and ~1 GB of memory; --bertviz-tokens 128 is quicker")
+            print("  note: at 512 tokens bertviz takes ~20-30 s and ~4.5 GB of memory (peak RSS); "
+                  "--bertviz-tokens 128 is quicker")
         for bn in bertviz_ns:
             res_n = result if bn == n else handle.attention(text_of_exactly(handle, bn))
             ours_n = ours if bn == n else our_bytes(handle, res_n)
@@ -511,6 +516,11 @@ def main(argv=None) -> int:
                 continue
             t = statistics.median(r["ms_heatmap"] for r in rs) / 1e3
             b = statistics.median(r["ws_bytes"] for r in rs)
+            last = [r["ms_last_message"] for r in rs if r["ms_last_message"] is not None]
+            if last:
+                lm = statistics.median(last)
+                print(f"  browser {kind}: server + transfer until the last message {lm:.0f} ms, then drawing "
+                      f"{statistics.median(r['ms_heatmap'] - r['ms_last_message'] for r in rs if r['ms_last_message'] is not None):.0f} ms (medians)")
             print(f"  browser {kind} (median of {len(rs)}): heatmap after {t:.2f} s (goal < {GOAL_SECONDS:.0f} s: "
                   f"{'OK' if t < GOAL_SECONDS else 'OVER'}, {t / GOAL_SECONDS:.2f}x the goal); websocket "
                   f"{mb(b)} (goal < {mb(GOAL_BYTES)}: {'OK' if b < GOAL_BYTES else 'OVER'}, "

@@ -34,7 +34,9 @@ if handle is None:
     st.stop()
 
 with st.form("attention_input"):
-    text = st.text_area("Text", value=st.session_state.get("attention_text", EXAMPLE), height=90,
+    # A keyed widget keeps what the user typed; the shared "attention_text" carries it across pages.
+    st.session_state.setdefault("attention_page_text", st.session_state.get("attention_text", EXAMPLE))
+    text = st.text_area("Text", key="attention_page_text", height=90,
                         max_chars=100_000)
     cols = st.columns(2)
     if handle.kind == "encoder-decoder":

@@ -54,7 +54,9 @@ except AttnvizError as exc:
 
 
 with st.form("attribution_input"):
-    text = st.text_area("Text", value=st.session_state.get("attention_text", EXAMPLE), height=80,
+    # A keyed widget keeps what the user typed; the shared "attention_text" carries it across pages.
+    st.session_state.setdefault("attribution_page_text", st.session_state.get("attention_text", EXAMPLE))
+    text = st.text_area("Text", key="attribution_page_text", height=80,
                         max_chars=20_000)
     pair = None
     target_kind = "zero-shot"

@@ -99,3 +99,12 @@ def test_encoder_decoder_model_offers_decoder_and_cross_attention(tiny_model_dir
     at.selectbox(key="attention_stack").set_value("cross").run()
     assert not at.exception and not at.error
     assert "cross-attention" in at.get("plotly_chart")[1].proto.spec
+
+
+def test_every_submitted_text_is_analysed_in_turn():
+    """A text area without a key lost every other submission (its identity changed with its value)."""
+    at = fresh_app()
+    for text in ("Cats smile.", "Dogs hold hands.", "Birds dance at noon."):
+        at = analyse(at, text)
+        labels = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["x"]
+        assert text.split()[1].strip(".") in labels, (text, labels)
