@@ -310,7 +310,8 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
     if values > MAX_ATTENTION_VALUES:
         raise ResourceError(
             f"{len(chosen)} layers × {handle.num_heads} heads × {n}² tokens is {values:,} attention values "
-            f"(limit {MAX_ATTENTION_VALUES:,}): request fewer layers or a shorter text."
+            f"(limit {MAX_ATTENTION_VALUES:,}): request at most {max(1, MAX_ATTENTION_VALUES * len(chosen) // values)} "
+            "layers (pick them under 'Layers', or pass layers=[...]) or a shorter text."
         )
     inputs = dict(enc.inputs)
     dec_tokens = dec_kinds = None

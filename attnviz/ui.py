@@ -6,6 +6,7 @@ key of every setting that changes them (``st.cache_data`` returns copies, so no 
 
 from __future__ import annotations
 
+import re
 import sys
 
 import streamlit as st
@@ -90,7 +91,7 @@ def current_model() -> attnviz.ModelHandle | None:
     """The handle chosen in the sidebar, or None after showing why it could not load."""
     key = current_model_key()
     try:
-        with st.spinner(f"Loading {key[0]} …"):
+        with st.spinner(f"Loading {md_text(key[0])} …"):
             return handle_for(key)
     except AttnvizError as exc:
         show_error(exc)
@@ -107,9 +108,35 @@ def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str 
     return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
 
 
+_MD_PUNCT = re.compile(r"([\\`*_\[\]<>!:$~|#&])")
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+
+
+def md_text(text) -> str:
+    """User text made literal for st.markdown/st.error: every markdown-active character backslash-escaped,
+    so a typed `![x](http://…)`, `[a](javascript:…)`, `:red[…]` or `$…$` shows as typed."""
+    text = _MD_PUNCT.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
+    text = re.sub(r"^(\d+)([.)])", r"\1\\\2", text)  # "1. x" would start a list
+    return "\\" + text if text[:1] in ("-", "+", "=") else text
+
+
+def md_code(text) -> str:
+    """User text as an inline code span that it cannot break out of (the fence outgrows its backticks)."""
+    text = str(text).replace("\n", " ")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def safe_message(message) -> str:
+    """An error message for st.error: its own `code` spans kept, everything else (user text) literal."""
+    parts = _CODE_SPAN.split(str(message))
+    return "".join(part if i % 2 else md_text(part) for i, part in enumerate(parts))
+
+
 def show_error(exc: Exception) -> None:
     """A user-caused problem as a readable message; GPU OOM offers the CPU."""
-    st.error(str(exc), icon="⚠️")
+    st.error(safe_message(exc), icon="⚠️")
     if isinstance(exc, ResourceError) and exc.retry_on_cpu:
         name, _, _ = current_model_key()
         if st.button("Retry on the CPU"):

@@ -47,11 +47,15 @@ with st.form("attention_input"):
         target = None
         pair = cols[0].text_input("Second sentence (optional)", value="",
                                   help="Sentence pairs are encoded together, with a separator between them.")
+    chosen_layers = cols[1].multiselect(
+        "Layers (empty = all)", list(range(handle.num_layers)), placeholder="all layers",
+        help="Extract only these layers: less memory and a lighter page for big models and long texts.")
     st.form_submit_button("Analyse", type="primary")
 st.session_state["attention_text"] = text
 
 try:
-    result = cached_attention(current_model_key(), text, pair or None, target or None, None)
+    result = cached_attention(current_model_key(), text, pair or None, target or None,
+                              tuple(sorted(chosen_layers)) or None)
 except AttnvizError as exc:
     show_error(exc)
     st.stop()

@@ -30,6 +30,8 @@ from attnviz.ui import (
     current_model,
     current_model_key,
     ensure_entrypoint,
+    md_code,
+    safe_message,
     show_error,
 )
 
@@ -104,7 +106,7 @@ except AttnvizError as exc:
     show_error(exc)
     st.stop()
 
-st.markdown(f"**Explained:** `{info['description']}`")
+st.markdown(f"**Explained:** {md_code(info['description'])}")
 if info["probabilities"]:
     st.bar_chart(pd.Series(info["probabilities"], name="probability"), height=160, horizontal=True)
 
@@ -118,7 +120,7 @@ for i, method in enumerate(methods):
         failures[method] = str(exc)
 progress.empty()
 for method, message in failures.items():
-    st.warning(f"{METHOD_TITLES.get(method, method)}: {message}")
+    st.warning(f"{METHOD_TITLES.get(method, method)}: {safe_message(message)}")
 if not attributions:
     st.stop()
 

@@ -24,7 +24,7 @@ from attnviz.models.targets import (
     labels_to_text,
     parse_labels,
 )
-from attnviz.ui import current_model, current_model_key, ensure_entrypoint, handle_for, show_error
+from attnviz.ui import current_model, current_model_key, ensure_entrypoint, handle_for, md_code, show_error
 
 PROBES = {
     "counterfactual": "Counterfactual swaps",
@@ -202,7 +202,7 @@ def counterfactual_section():
         return
     attributed, attended = result.method is not None, result.attention is not None
 
-    st.markdown(f"**f(x):** `{result.target}` · {len(fills)} sentences · {result.gaps['template_id'].nunique()} "
+    st.markdown(f"**f(x):** {md_code(result.target)} · {len(fills)} sentences · {result.gaps['template_id'].nunique()} "
                 f"templates · {len(result.swaps)} swaps")
     st.subheader("Counterfactual token fairness gap per axis")
     st.caption("CTF gap (Garg et al. 2019): mean over sentences x of the mean |f(x) − f(x′)| over swaps x′ to terms "

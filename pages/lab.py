@@ -21,7 +21,7 @@ from attnviz.lab.model import MASKS, SCORES
 from attnviz.lab.stepthrough import RESCORE, rescore, step_through
 from attnviz.lab.tasks import TASKS
 from attnviz.lab.train import RECIPES, Trainer
-from attnviz.ui import current_model, current_model_key, ensure_entrypoint, show_error
+from attnviz.ui import current_model, current_model_key, ensure_entrypoint, safe_message, show_error
 
 TRAINER, RUNNING, LAB_HANDLE = "lab_trainer", "lab_running", "lab_handle"
 CHUNK_SECONDS = 0.4  # training time per fragment run: the Stop button is answered within this
@@ -145,7 +145,7 @@ with train_tab:
         if cols[3].button("Build a new model", type="primary"):
             build_trainer()
     if "lab_build_error" in st.session_state:
-        st.error(st.session_state.pop("lab_build_error"), icon="⚠️")
+        st.error(safe_message(st.session_state.pop("lab_build_error")), icon="⚠️")
 
     trainer: Trainer = st.session_state[TRAINER]
     task, model_settings, train_settings = wanted_settings()
