@@ -43,9 +43,10 @@ def test_eight_threads_get_the_serial_results(default_handle, rng):
     for key, expected in serial.items():
         assert got[key].shape == expected.shape, key
         np.testing.assert_allclose(got[key], expected, rtol=1e-5, atol=1e-6, err_msg=str(key))
-    # the two layer-subset rows are the same numbers as those layers of the full extraction
+    # the layer subset is those layers of the full extraction (layers not kept run on the sdpa path,
+    # which rounds differently: the same 1e-5 bound as eager vs capture)
     for text in texts:
-        np.testing.assert_allclose(got[(text, "attention_layers")], got[(text, "attention")][[1, 4]], atol=1e-6)
+        np.testing.assert_allclose(got[(text, "attention_layers")], got[(text, "attention")][[1, 4]], atol=1e-5)
     # and sessions did not see each other's inputs: results of different lengths stayed apart
     lengths = {t: got[(t, "attention")].shape[-1] for t in texts}
     assert len(set(lengths.values())) > 1
