@@ -1,0 +1,171 @@
+"""GPU path check: device placement, half precision, and GPU results against the CPU's.
+
+    HF_HUB_OFFLINE=1 python bench/check_gpu.py                  # the bundled MiniLM on CUDA (or MPS)
+    HF_HUB_OFFLINE=1 python bench/check_gpu.py --model DIR      # any local model / cached hub id
+    HF_HUB_OFFLINE=1 python bench/check_gpu.py --device cpu     # the same checks CPU vs CPU (a dry run)
+
+On a machine without CUDA or MPS it prints that it skipped and exits 0. Otherwise it loads the model
+on the CPU (float32, the reference) and on the GPU in float32, float16 and bfloat16 (where the device
+supports it), runs attention and three attributions (Integrated Gradients, saliency, SHAP) on the same
+texts, and prints a PASS/FAIL table. Exit status 1 if any check fails.
+
+What is compared, and the tolerances (stated once, here):
+
+    placement   every parameter and the ids on the GPU; results come back as CPU numpy arrays
+    attention   max |GPU − CPU| over all layers × heads × query × key weights (weights lie in [0, 1]):
+                float32 ≤ 1e-4, float16 ≤ 1e-2, bfloat16 ≤ 3e-2
+    IG, saliency, SHAP scores: max |GPU − CPU| / max |CPU| (relative to the largest score):
+                float32 ≤ 1e-3 (SHAP: 1e-3; same masks, same seed), float16 ≤ 0.1, bfloat16 ≤ 0.2,
+                and, for half precision, the same top-ranked token as the CPU
+    f(x)        |GPU − CPU| of the explained output: float32 ≤ 1e-4, float16 ≤ 1e-2, bfloat16 ≤ 3e-2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+SKIP_MESSAGE = "check_gpu: SKIPPED: no CUDA or MPS device on this machine (CPU only), nothing to check."
+TEXTS = ["The animal didn't cross the street because it was too tired.",
+         "A wonderful, warm film with a painfully slow middle part."]
+ATTENTION_TOL = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
+SCORE_TOL = {"float32": 1e-3, "float16": 0.1, "bfloat16": 0.2}
+OUTPUT_TOL = ATTENTION_TOL
+METHODS = {"integrated_gradients": {"n_steps": 32}, "saliency": {}, "shap": {"max_evals": 200}}
+
+
+@dataclass(frozen=True)
+class Row:
+    check: str
+    dtype: str
+    value: float | str
+    tolerance: str
+    ok: bool
+
+
+def gpu_device() -> str | None:
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return None
+
+
+def half_dtypes(device: str) -> list[str]:
+    if device == "cuda":
+        return ["float16"] + (["bfloat16"] if torch.cuda.is_bf16_supported() else [])
+    if device == "mps":
+        return ["float16"]
+    return []
+
+
+def placement_rows(handle, device: str, dtype: str) -> list[Row]:
+    rows = []
+    devices = {p.device.type for p in handle.model.parameters()}
+    rows.append(Row("parameters on device", dtype, ",".join(sorted(devices)), device, devices == {device}))
+    dtypes = {str(p.dtype).replace("torch.", "") for p in handle.model.parameters() if p.is_floating_point()}
+    rows.append(Row("parameter dtype", dtype, ",".join(sorted(dtypes)), dtype, dtypes == {dtype}))
+    ids = handle.encode(TEXTS[0]).inputs["input_ids"]
+    rows.append(Row("inputs on device", dtype, ids.device.type, device, ids.device.type == device))
+    result = handle.attention(TEXTS[0])
+    ok = isinstance(result.attentions, np.ndarray) and result.attentions.dtype == np.float32
+    rows.append(Row("attention result is CPU numpy float32", dtype, type(result.attentions).__name__, "ndarray", ok))
+    rows.append(Row("result records its device", dtype, result.meta.get("device", "?"), device,
+                    str(result.meta.get("device", "")).startswith(device)))
+    return rows
+
+
+def compare_rows(reference, candidate, dtype: str, texts=TEXTS, methods=METHODS) -> list[Row]:
+    """Attention and attributions of ``candidate`` against ``reference`` (the CPU float32 model)."""
+    rows = []
+    for i, text in enumerate(texts):
+        ref, got = reference.attention(text), candidate.attention(text)
+        if ref.tokens != got.tokens:
+            rows.append(Row(f"attention tokens (text {i})", dtype, "differ", "equal", False))
+            continue
+        diff = float(np.max(np.abs(ref.attentions - got.attentions)))
+        tol = ATTENTION_TOL[dtype]
+        rows.append(Row(f"attention max|Δ| (text {i})", dtype, diff, f"≤ {tol:g}", diff <= tol))
+        for method, settings in methods.items():
+            a = reference.attribute(text, method, **settings)
+            b = candidate.attribute(text, method, **settings)
+            scale = float(np.max(np.abs(a.scores))) or 1.0
+            rel = float(np.max(np.abs(a.scores - b.scores))) / scale
+            tol = SCORE_TOL[dtype]
+            ok = rel <= tol and np.all(np.isfinite(b.scores))
+            if dtype != "float32":
+                ok = ok and int(np.argmax(np.abs(a.scores))) == int(np.argmax(np.abs(b.scores)))
+            rows.append(Row(f"{method} rel. max|Δ| (text {i})", dtype, rel,
+                            f"≤ {tol:g}" + (", same top token" if dtype != "float32" else ""), bool(ok)))
+            out = abs(float(a.output) - float(b.output))
+            rows.append(Row(f"{method} f(x) |Δ| (text {i})", dtype, out, f"≤ {OUTPUT_TOL[dtype]:g}",
+                            out <= OUTPUT_TOL[dtype]))
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = [f"{'check':<44} {'dtype':<9} {'value':>12}  {'tolerance':<26} result", "-" * 102]
+    for r in rows:
+        value = f"{r.value:.3e}" if isinstance(r.value, float) else str(r.value)
+        lines.append(f"{r.check:<44} {r.dtype:<9} {value:>12}  {r.tolerance:<26} {'PASS' if r.ok else 'FAIL'}")
+    failed = sum(not r.ok for r in rows)
+    lines.append("-" * 102)
+    lines.append(f"{len(rows) - failed} passed, {failed} failed")
+    return "\n".join(lines)
+
+
+def exit_code(rows: list[Row]) -> int:
+    return 0 if rows and all(r.ok for r in rows) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="hub id or directory (default: the bundled MiniLM)")
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the GPU if any)")
+    args = parser.parse_args(argv)
+
+    device = args.device or gpu_device()
+    if device is None:
+        print(SKIP_MESSAGE)
+        print(f"(torch {torch.__version__}; torch.cuda.is_available() = False)")
+        return 0
+    import attnviz
+
+    kind = torch.device(device).type
+    started = time.perf_counter()
+    reference = attnviz.load_model(args.model, device="cpu")
+    name = torch.cuda.get_device_name() if kind == "cuda" else kind
+    print(f"check_gpu: {reference.name} on {device} ({name}) vs cpu float32; torch {torch.__version__}")
+    rows: list[Row] = []
+    for dtype in ["float32"] + half_dtypes(kind):
+        try:
+            candidate = attnviz.load_model(args.model, device=device, dtype=dtype)
+        except attnviz.AttnvizError as exc:
+            rows.append(Row("load", dtype, type(exc).__name__, "loads", False))
+            print(f"  {dtype}: {exc}")
+            continue
+        rows += placement_rows(candidate, kind, dtype)
+        rows += compare_rows(reference, candidate, dtype)
+        del candidate
+        if kind == "cuda":
+            torch.cuda.empty_cache()
+    print(format_table(rows))
+    print(f"({time.perf_counter() - started:.1f} s)")
+    return exit_code(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
