@@ -91,8 +91,10 @@ GUIDANCE: dict[str, str] = {
         "output A·V. "
         "Re-scoring with another function shows how much the pattern depends on that choice."),
     "lab/files": (
-        "Save the trained lab model as safetensors plus a JSON config (no pickles) and load it back, or send "
-        "it to the other pages for this browser session only (lab models are not in shareable links)."),
+        "Save the trained lab model as one safetensors file (weights plus its JSON config; never a pickle, so "
+        "loading a file cannot run code) and load it back later to keep inspecting it, or send it to the "
+        "other pages, where every view works on it as on a pretrained model — for this browser session only: "
+        "lab models are not in shareable links, so share the file instead."),
 }
 
 
