@@ -30,9 +30,10 @@ from attnviz.sharing import DEVICES, DTYPES, MAX_MODEL_NAME, MAX_TEXT_IN_FILE
 FORMAT = "attnviz-session"
 VERSION = 1
 MAX_BYTES = 50_000_000
-"""Largest session file read (an attention result of 512 tokens on a 12 × 12 model is about 60 MB as
-JSON: such results are left out of saved files, see ``MAX_RESULT_CHARS``)."""
-MAX_RESULT_CHARS = 20_000_000
+"""Largest session file read (the app's uploads stop at 20 MB before that)."""
+MAX_RESULT_CHARS = 15_000_000
+"""Results larger than this as JSON are left out of saved files (named in ``omitted``), so a file stays
+under the app's 20 MB upload limit: an attention result of 512 tokens on a 6 × 12 model is ~100 MB."""
 MAX_STATE_ENTRIES = 200
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

@@ -328,7 +328,7 @@ def share_state(page: str, params) -> None:
     _draw_link(wanted, notes)
     with st.sidebar.expander("Session file"):
         st.file_uploader("Load a saved session (.json)", type=["json"], key=f"session_upload_{page}",
-                         max_upload_size=50, on_change=_load_session_file, args=(page, params))
+                         max_upload_size=20, on_change=_load_session_file, args=(page, params))
         st.session_state[f"_attnviz_session_params_{page}"] = params
 
 
