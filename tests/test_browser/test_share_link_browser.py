@@ -64,3 +64,45 @@ def test_a_copied_link_opens_the_same_view_in_a_new_context(app_url, page, brows
         fresh.screenshot(path=str(ARTIFACTS / "shared_link_opened.png"), full_page=True)
     finally:
         other.close()
+
+
+def test_a_saved_session_file_loads_back_in_a_new_context(app_url, page, browser, tmp_path):
+    import json
+
+    from attnviz.attention import AttentionResult
+    from attnviz.session import SessionFile
+
+    page.goto(app_url + "/?view=Heatmap&layer=2&head=5")
+    page.get_by_role("button", name="Analyse").wait_for()
+    page.get_by_label("Text", exact=True).fill("Gannets dive for fish.")
+    page.get_by_role("button", name="Analyse").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('fish'))",
+        timeout=120_000)
+    wait_idle(page)
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Save session (.json)").click()
+    path = tmp_path / "session.json"
+    download.value.save_as(path)
+    saved = SessionFile.from_json(path.read_bytes())
+    assert saved.page == "attention" and saved.state["layer"] == "2" and saved.state["head"] == "5"
+    assert saved.state["text"] == "Gannets dive for fish."
+    result = saved.result("attention", AttentionResult)
+    assert "fish" in result.tokens and result.attentions.shape[:2] == (6, 12)
+    assert json.loads(path.read_text())["version"] == 1
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        fresh = other.new_page()
+        fresh.set_default_timeout(60_000)
+        fresh.goto(app_url)
+        fresh.get_by_role("button", name="Analyse").wait_for()
+        fresh.get_by_text("Session file", exact=True).click()
+        fresh.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(path))
+        fresh.get_by_text("Session loaded").wait_for(timeout=120_000)
+        fresh.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.includes('Layer 2 · head 5'))",
+            timeout=120_000)
+        assert fresh.get_by_label("Text", exact=True).input_value() == "Gannets dive for fish."
+    finally:
+        other.close()
