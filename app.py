@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnviz.ui import apply_launch_flags, mark_entrypoint, model_sidebar
+from attnviz.ui import app_sidebar, apply_launch_flags, mark_entrypoint
 
 apply_launch_flags()
 st.set_page_config(page_title="attnviz", page_icon="🔎", layout="wide")
@@ -15,5 +15,5 @@ pages = [
 ]
 navigation = st.navigation(pages)
 mark_entrypoint()
-model_sidebar()
+app_sidebar()  # model picker (+ model from a shared link), presenter mode, "Copy link"
 navigation.run()

@@ -202,3 +202,248 @@ def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: st
     scorer = prepare(handle_for(model_key), text, text_pair, target).scorer
     return {"description": scorer.description, "label": scorer.label,
             "probabilities": dict(scorer.label_probabilities), "is_probability": scorer.is_probability}
+
+
+# ------------------------------------------------------------------ links, presenter mode, guidance, files
+PRESENTER_KEY = "attnviz_presenter"  # session_state: presenter mode on/off (also `presenter=1` in the link)
+_FIRST_QUERY_KEY = "_attnviz_first_query"  # session_state: the link this session was opened with
+_PAGE_SEEDED_KEY = "_attnviz_page_seeded"  # session_state: True once a page took its settings from the link
+_LINK_SLOT_KEY = "_attnviz_link_slot"  # session_state: this run's sidebar placeholder for the link
+_FILE_MESSAGE_KEY = "_attnviz_file_message"  # session_state: outcome of the last session-file upload
+_PRESENTER_CSS = """<style>
+html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+[data-testid="stCaptionContainer"], label, button, input, textarea { font-size: 1.15rem !important; }
+h1 { font-size: 2.6rem !important; }
+[data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"] { display: none; }
+.block-container { padding-top: 2rem; max-width: 100%; }
+</style>"""  # fixed text: no user input ever goes into it
+
+
+def _query_snapshot() -> dict[str, list[str]]:
+    return {name: st.query_params.get_all(name) for name in st.query_params}
+
+
+def _sync_query_params(wanted: dict[str, str | list[str]], keep_others: bool) -> None:
+    """Make the browser's URL carry ``wanted`` (Streamlit's own ``embed`` parameters are left alone)."""
+    from attnviz.sharing import RESERVED
+
+    if not keep_others:
+        for name in list(st.query_params):
+            if name not in wanted and name not in RESERVED:
+                del st.query_params[name]
+    for name, value in wanted.items():
+        values = [value] if isinstance(value, str) else list(value)
+        if st.query_params.get_all(name) != values:
+            st.query_params[name] = value
+
+
+def _app_params() -> dict[str, str | list[str]]:
+    from attnviz.sharing import dump_model
+
+    out = dict(dump_model(current_model_key(), DEFAULT_KEY))
+    if presenter_mode():
+        out["presenter"] = "1"
+    return out
+
+
+def _link_for(params: dict[str, str | list[str]]) -> str:
+    """The full URL of this page with ``params`` (relative ``?…`` where the browser's URL is unknown)."""
+    from urllib.parse import quote, urlencode
+
+    base = None
+    try:
+        base = st.context.url
+    except Exception:  # noqa: BLE001 - no browser context (bare mode): fall back to a relative link
+        base = None
+    query = urlencode(params, doseq=True, quote_via=quote)
+    return f"{base or ''}?{query}" if query else (base or "?")
+
+
+def _draw_link(params: dict[str, str | list[str]], notes: list[str]) -> None:
+    slot = st.session_state.get(_LINK_SLOT_KEY)
+    target = slot.container() if slot is not None else st.sidebar.container()
+    with target:
+        st.markdown("**Copy link** — reopens this view (copy button at the box's right)")
+        st.code(_link_for(params), language=None, wrap_lines=True)
+        for note in notes:
+            st.caption(note)
+
+
+def app_sidebar() -> None:
+    """app.py calls this before the page runs: the model and presenter mode from the link (once per
+    session), the model picker, the presenter toggle and stylesheet, and the sidebar "Copy link" box
+    (the model-only link until the page's ``share_state`` redraws it with the page's settings)."""
+    from attnviz.sharing import parse_model
+
+    if _FIRST_QUERY_KEY not in st.session_state:
+        query = _query_snapshot()
+        st.session_state[_FIRST_QUERY_KEY] = query
+        model, rejected = parse_model(query, DEFAULT_KEY)
+        if model is not None:
+            st.session_state[MODEL_KEY] = model
+        flag = query.get("presenter", [None])[-1]
+        if flag in ("1", "0"):
+            st.session_state[PRESENTER_KEY] = flag == "1"
+        elif flag is not None:
+            rejected.append("presenter")
+        if rejected:
+            st.session_state[_FILE_MESSAGE_KEY] = ("warning", _rejected_message("link", rejected))
+    model_sidebar()
+    with st.sidebar:
+        st.toggle("Presenter mode", key=PRESENTER_KEY,
+                  help="Larger type and fewer controls, for projecting to a room. Carried in the link.")
+        st.session_state[_LINK_SLOT_KEY] = st.empty()
+    if presenter_mode():
+        st.markdown(_PRESENTER_CSS, unsafe_allow_html=True)
+    _sync_query_params(_app_params(), keep_others=True)
+    _draw_link(_app_params(), [])
+
+
+def presenter_mode() -> bool:
+    """True when presenter mode is on: pages hide advanced controls and downloads."""
+    return bool(st.session_state.get(PRESENTER_KEY, False))
+
+
+def _rejected_message(source: str, names: list[str]) -> str:
+    shown = ", ".join(f"`{n}`" for n in names if n.replace("_", "").isalnum())  # only our own names
+    return (f"Some settings in the {source} were not valid here and were ignored ({shown or 'unnamed'}); the "
+            "page uses its defaults for them.")
+
+
+def share_state(page: str, params) -> None:
+    """Make a page's settings shareable. Call it once, near the top of the page, before its widgets.
+
+    On the session's first page run it fills the widgets' session-state keys from the link it was opened
+    with (type- and range-checked: bad values are ignored with a notice); on every run it writes the
+    current values of ``params`` (plus the model and presenter mode) to the browser's URL, shows the
+    "Copy link" box in the sidebar, and offers "Load session" for files saved by ``offer_session_file``.
+    Widgets must use the keys named in ``params`` and take their defaults from session_state
+    (``st.session_state.setdefault(key, default)``), not from a ``value=``/``default=`` argument.
+
+    Args:
+        page: the page's name in session files (``"attention"``).
+        params: ``attnviz.sharing.StateParam`` list, e.g.
+            ``[StateParam.text("text", "attention_page_text"), StateParam.integer("layer", "attention_layer", 0, 5)]``.
+
+    Example:
+        >>> share_state("attention", [StateParam.integer("layer", "attention_layer", 0, handle.num_layers - 1)])
+    """
+    from attnviz.sharing import dump_state, parse_state
+
+    params = list(params)
+    if not st.session_state.get(_PAGE_SEEDED_KEY):
+        st.session_state[_PAGE_SEEDED_KEY] = True
+        values, rejected = parse_state(params, st.session_state.get(_FIRST_QUERY_KEY, {}))
+        for key, value in values.items():
+            st.session_state[key] = value
+        if rejected:
+            st.warning(_rejected_message("link", rejected), icon="🔗")
+    message = st.session_state.pop(_FILE_MESSAGE_KEY, None)
+    if message is not None:
+        getattr(st, message[0])(message[1])
+    state = {p.key: st.session_state[p.key] for p in params if p.key in st.session_state}
+    wanted = {**_app_params(), **dump_state(params, state)}
+    _sync_query_params(wanted, keep_others=False)
+    notes = []
+    too_long = [p.name for p in params if p.kind == "text" and isinstance(state.get(p.key), str)
+                and len(state[p.key]) > p.max_chars]
+    if too_long:
+        notes.append(f"Too long for a link, left out: {', '.join(too_long)}. Save a session file instead.")
+    if current_model_key()[0].startswith(SESSION_PREFIX):
+        notes.append("This session's lab model is not in the link (the link opens the default model).")
+    _draw_link(wanted, notes)
+    with st.sidebar.expander("Session file"):
+        st.file_uploader("Load a saved session (.json)", type=["json"], key=f"session_upload_{page}",
+                         max_upload_size=20, on_change=_load_session_file, args=(page, params))
+        st.session_state[f"_attnviz_session_params_{page}"] = params
+
+
+def _load_session_file(page: str, params) -> None:
+    """Upload callback (runs before the page): validate the file, then fill the widgets and the model."""
+    from attnviz.session import SessionFile
+    from attnviz.sharing import parse_state
+
+    file = st.session_state.get(f"session_upload_{page}")
+    if file is None:
+        return
+    try:
+        session = SessionFile.from_json(file.getvalue())
+        if session.page != page:
+            raise AttnvizError(f"This session was saved on the {session.page!r} page; open that page and load "
+                               "it there.")
+    except AttnvizError as exc:
+        st.session_state[_FILE_MESSAGE_KEY] = ("error", f"Could not load the session file: {exc}")
+        return
+    values, rejected = parse_state(params, session.state, in_file=True)
+    for key, value in values.items():
+        st.session_state[key] = value
+    if session.model is not None:
+        st.session_state[MODEL_KEY] = session.model
+    text = f"Session loaded (saved {session.created or 'at an unknown time'}): inputs and settings restored."
+    if rejected:
+        text += " " + _rejected_message("file", rejected)
+    st.session_state[_FILE_MESSAGE_KEY] = ("warning" if rejected else "success", text)
+
+
+def offer_session_file(page: str, results: dict | None = None) -> None:
+    """A "Save session" download in the sidebar: this page's link settings (texts in full), the model and
+    ``results`` (``{name: result}``, each with ``to_json()``) as an ``attnviz-session`` JSON file.
+
+    Call it after the results exist, with the same ``page`` as ``share_state``. The file is built only when
+    the button is clicked (large attention results cost nothing until then).
+    """
+    from attnviz.session import SessionFile
+    from attnviz.sharing import dump_state
+
+    params = st.session_state.get(f"_attnviz_session_params_{page}", [])
+    state = dump_state(params, {p.key: st.session_state[p.key] for p in params if p.key in st.session_state},
+                       in_file=True)
+    model, results = current_model_key(), dict(results or {})
+
+    def build() -> str:  # runs on click, outside the script run: only the values captured above
+        return SessionFile.build(page, model, state, {n: r.to_json() for n, r in results.items()}).to_json()
+
+    with st.sidebar:
+        st.download_button("Save session (.json)", build, f"attnviz-{page}-session.json", "application/json",
+                           on_click="ignore", key=f"session_save_{page}", icon=":material/download:",
+                           help="Inputs, settings and results; load it back under 'Session file'.")
+
+
+def guide(key: str) -> None:
+    """The "What am I looking at?" paragraph for one view (texts in ``attnviz.guidance``)."""
+    from attnviz.guidance import guidance
+
+    with st.expander("What am I looking at?", icon=":material/help:"):
+        st.markdown(guidance(key))
+
+
+def example_picker(page: str, text_key: str, pair_key: str | None = None, view_key: str | None = None,
+                   views: list[str] | None = None) -> None:
+    """The example gallery: pick an example, one click loads its text (and pair) into this page's widgets."""
+    from attnviz.examples import load_examples
+
+    try:
+        examples = load_examples()
+    except AttnvizError as exc:
+        show_error(exc)
+        return
+    by_id = {e.id: e for e in examples}
+    with st.expander("Example gallery", icon=":material/auto_stories:"):
+        ids = sorted(by_id, key=lambda i: (by_id[i].page != page, list(by_id).index(i)))
+        chosen = st.selectbox("Example", ids, key=f"{page}_example", format_func=lambda i: by_id[i].title
+                              + ("" if by_id[i].page == page else f"  ({by_id[i].page} page)"))
+        example = by_id[chosen]
+        st.caption(f"Look for: {example.look_for} — best on the **{example.page.title()}** page"
+                   f" ({example.view}).")
+        st.button("Load example", key=f"{page}_example_load", on_click=_load_example,
+                  args=(example, text_key, pair_key, view_key, views or []))
+
+
+def _load_example(example, text_key: str, pair_key: str | None, view_key: str | None, views: list[str]) -> None:
+    st.session_state[text_key] = example.text
+    st.session_state["attention_text"] = example.text  # the shared text follows to the other pages
+    if pair_key is not None:
+        st.session_state[pair_key] = example.pair or ""
+    if view_key is not None and example.view in views:
+        st.session_state[view_key] = example.view

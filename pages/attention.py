@@ -9,11 +9,22 @@ from attnviz.attention import HEAD_STAT_COLUMNS, READOUTS
 from attnviz.errors import AttnvizError
 from attnviz.figures import attention as figs
 from attnviz.figures.head_view import head_view_height, head_view_html
-from attnviz.ui import cached_attention, current_model, current_model_key, ensure_entrypoint, show_error
+from attnviz.sharing import StateParam
+from attnviz.ui import (
+    cached_attention,
+    current_model,
+    current_model_key,
+    ensure_entrypoint,
+    example_picker,
+    guide,
+    offer_session_file,
+    presenter_mode,
+    share_state,
+    show_error,
+)
 
 VIEWS = ["Model view", "Head view", "Heatmap", "Mean over heads", "Rollout", "Head statistics"]
 EXAMPLE = "The animal didn't cross the street because it was too tired."
-
 
 
 def _select_from_model_view():
@@ -33,6 +44,20 @@ handle = current_model()
 if handle is None:
     st.stop()
 
+share_state("attention", [
+    StateParam.text("text", "attention_page_text", default=EXAMPLE),
+    StateParam.text("pair", "attention_pair", default=""),
+    StateParam.text("target", "attention_target", default=""),
+    StateParam.choice("view", "attention_view", VIEWS, default="Model view"),
+    StateParam.integer("layer", "attention_layer", 0, handle.num_layers - 1, default=0),
+    StateParam.integer("head", "attention_head", 0, handle.num_heads - 1, default=0),
+    StateParam.choice("stack", "attention_stack", ["self", "decoder", "cross"], default="self"),
+    StateParam.boolean("hide_special", "attention_hide_special", default=False),
+    StateParam.choices("heads", "attention_heads", range(handle.num_heads)),
+    StateParam.choice("stat", "attention_stat", list(HEAD_STAT_COLUMNS), default=list(HEAD_STAT_COLUMNS)[0]),
+])
+example_picker("attention", "attention_page_text", "attention_pair", "attention_view", VIEWS)
+
 with st.form("attention_input"):
     # A keyed widget keeps what the user typed; the shared "attention_text" carries it across pages.
     st.session_state.setdefault("attention_page_text", st.session_state.get("attention_text", EXAMPLE))
@@ -41,11 +66,11 @@ with st.form("attention_input"):
     cols = st.columns(2)
     if handle.kind == "encoder-decoder":
         pair = None
-        target = cols[0].text_input("Decoder text (target)", value="",
+        target = cols[0].text_input("Decoder text (target)", key="attention_target",
                                     help="What the decoder reads; empty = the same text as the encoder.")
     else:
         target = None
-        pair = cols[0].text_input("Second sentence (optional)", value="",
+        pair = cols[0].text_input("Second sentence (optional)", key="attention_pair",
                                   help="Sentence pairs are encoded together, with a separator between them.")
     chosen_layers = cols[1].multiselect(
         "Layers (empty = all)", list(range(handle.num_layers)), placeholder="all layers",
@@ -64,7 +89,9 @@ if result.truncated:
     st.warning(f"The input has {result.n_input_tokens:,} tokens; {handle.name} reads at most "
                f"{len(result.tokens)}. Only the first {len(result.tokens)} tokens are shown.", icon="✂️")
 
-view = st.segmented_control("View", VIEWS, default="Model view", key="attention_view") or "Model view"
+st.session_state.setdefault("attention_view", "Model view")
+view = st.segmented_control("View", VIEWS, key="attention_view") or "Model view"
+guide(f"attention/{view}")
 controls = st.columns([1, 1, 1.4, 1.6, 2])
 layer_pos = controls[0].selectbox("Layer", range(result.num_layers), format_func=lambda i: str(result.layers[i]),
                                   key="attention_layer")
@@ -108,9 +135,12 @@ elif view == "Head statistics":
                           key="attention_stat")
     st.plotly_chart(figs.head_statistics_heatmap(stats, column), width="stretch")
     st.dataframe(stats, hide_index=True, width="stretch")
-    st.download_button("Download head statistics (CSV)", stats.to_csv(index=False), "head_statistics.csv",
-                       "text/csv")
+    if not presenter_mode():
+        st.download_button("Download head statistics (CSV)", stats.to_csv(index=False), "head_statistics.csv",
+                           "text/csv")
 
-with st.expander("Tokens"):
-    st.dataframe({"position": list(range(len(result.tokens))), "token": list(result.tokens),
-                  "kind": list(result.kinds), "segment": result.segments.tolist()}, hide_index=True)
+if not presenter_mode():
+    with st.expander("Tokens"):
+        st.dataframe({"position": list(range(len(result.tokens))), "token": list(result.tokens),
+                      "kind": list(result.kinds), "segment": result.segments.tolist()}, hide_index=True)
+offer_session_file("attention", {"attention": result})

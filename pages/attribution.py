@@ -23,6 +23,7 @@ from attnviz.models.targets import (
     labels_to_text,
     parse_labels,
 )
+from attnviz.sharing import StateParam
 from attnviz.ui import (
     cached_attribution,
     cached_evaluation,
@@ -30,8 +31,13 @@ from attnviz.ui import (
     current_model,
     current_model_key,
     ensure_entrypoint,
+    example_picker,
+    guide,
     md_code,
+    offer_session_file,
+    presenter_mode,
     safe_message,
+    share_state,
     show_error,
 )
 
@@ -54,6 +60,29 @@ except AttnvizError as exc:
     show_error(exc)
     st.stop()
 
+TARGET_KINDS = ["zero-shot label", "similarity to a sentence"]
+class_names = ([str(handle.config.id2label.get(i, i)) for i in range(handle.config.num_labels)]
+               if isinstance(natural, ClassTarget) else [])
+for widget_key, default in (("attribution_target_kind", TARGET_KINDS[0]),
+                            ("attribution_labels", labels_to_text(SENTIMENT_LABELS)),
+                            ("attribution_temperature", DEFAULT_TEMPERATURE),
+                            ("attribution_reference", "A great film."), ("attribution_class", "(predicted)"),
+                            ("attribution_token", ""), ("attribution_methods", list(DEFAULT_METHODS)),
+                            ("attribution_level", "word")):
+    st.session_state.setdefault(widget_key, default)
+share_state("attribution", [
+    StateParam.text("text", "attribution_page_text", default=EXAMPLE),
+    StateParam.choice("explain", "attribution_target_kind", TARGET_KINDS, default=TARGET_KINDS[0]),
+    StateParam.text("labels", "attribution_labels", default=labels_to_text(SENTIMENT_LABELS)),
+    StateParam.number("tau", "attribution_temperature", 0.005, 1.0, default=DEFAULT_TEMPERATURE),
+    StateParam.text("reference", "attribution_reference", default="A great film."),
+    StateParam.choice("class", "attribution_class", ["(predicted)"] + class_names, default="(predicted)"),
+    StateParam.text("token", "attribution_token", default=""),
+    StateParam.choices("method", "attribution_methods", ALL_METHODS, default=DEFAULT_METHODS),
+    StateParam.choice("units", "attribution_level", ["word", "token"], default="word"),
+    StateParam.choice("metric", "agreement_metric", AGREEMENT_METRICS, default=AGREEMENT_METRICS[0]),
+])
+example_picker("attribution", "attribution_page_text")
 
 with st.form("attribution_input"):
     # A keyed widget keeps what the user typed; the shared "attention_text" carries it across pages.
@@ -63,24 +92,25 @@ with st.form("attribution_input"):
     pair = None
     target_kind = "zero-shot"
     if isinstance(natural, ZeroShotTarget):
-        target_kind = st.radio("Explain", ["zero-shot label", "similarity to a sentence"], horizontal=True)
+        target_kind = st.radio("Explain", TARGET_KINDS, horizontal=True, key="attribution_target_kind")
     cols = st.columns([3, 1])
     if isinstance(natural, ZeroShotTarget) and target_kind == "zero-shot label":
         label_text = cols[0].text_area(
-            "Labels — one per line, `name: description | description`", labels_to_text(SENTIMENT_LABELS),
+            "Labels — one per line, `name: description | description`", key="attribution_labels",
             height=90, help="Each label is the mean embedding of its descriptions; p(label | x) is the softmax "
                             "of cosine similarities divided by the temperature.")
-        temperature = cols[1].number_input("Temperature τ", 0.005, 1.0, DEFAULT_TEMPERATURE, 0.005, format="%.3f")
+        temperature = cols[1].number_input("Temperature τ", 0.005, 1.0, step=0.005, format="%.3f",
+                                           key="attribution_temperature")
     elif isinstance(natural, ZeroShotTarget):
-        reference = cols[0].text_input("Reference sentence", "A great film.")
+        reference = cols[0].text_input("Reference sentence", key="attribution_reference")
     elif isinstance(natural, ClassTarget):
-        names = [str(handle.config.id2label.get(i, i)) for i in range(handle.config.num_labels)]
-        chosen_class = cols[0].selectbox("Class", ["(predicted)"] + names)
+        names = class_names
+        chosen_class = cols[0].selectbox("Class", ["(predicted)"] + names, key="attribution_class")
     else:
-        token = cols[0].text_input("Token to explain (empty = the top prediction)", "")
-    methods = st.multiselect("Methods", ALL_METHODS, default=list(DEFAULT_METHODS),
-                             format_func=lambda m: METHOD_TITLES.get(m, m))
-    level = st.radio("Units", ["word", "token"], horizontal=True,
+        token = cols[0].text_input("Token to explain (empty = the top prediction)", key="attribution_token")
+    methods = st.multiselect("Methods", ALL_METHODS, format_func=lambda m: METHOD_TITLES.get(m, m),
+                             key="attribution_methods")
+    level = st.radio("Units", ["word", "token"], horizontal=True, key="attribution_level",
                      help="Subword scores are summed into words the same way for every method.")
     st.form_submit_button("Explain", type="primary")
 
@@ -125,6 +155,7 @@ if not attributions:
     st.stop()
 
 shown = {m: (a.to_words() if level == "word" else a) for m, a in attributions.items()}
+guide("attribution/scores")
 first = next(iter(shown.values()))
 st.plotly_chart(cfigs.token_score_rows(first.tokens, {METHOD_TITLES.get(m, m): a.scores for m, a in shown.items()},
                                        title="Scores by method (each row scaled to its own max |score|)"),
@@ -140,9 +171,11 @@ for m, a in attributions.items():
     rows.append({"method": METHOD_TITLES.get(m, m), "f(x)": round(a.output, 5), "check": check,
                  "seconds": a.settings.get("seconds"), "settings": json.dumps(
                      {k: v for k, v in a.settings.items() if k != "seconds"}, default=str)})
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+if not presenter_mode():
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 st.subheader("Agreement between methods")
+guide("attribution/agreement")
 st.caption("Computed on |scores| with special tokens dropped (attention is non-negative, so signed scores are "
            "never compared with it). Top-k metrics after Krishna et al. (2022).")
 if len(attributions) > 1:
@@ -161,6 +194,7 @@ else:
     st.info("Choose two or more methods to compare them.")
 
 st.subheader("Faithfulness")
+guide("attribution/faithfulness")
 st.caption("Delete the top-ranked units (by positive score) and re-run the model. Comprehensiveness: drop in "
            "f when the top k% are removed (higher = more faithful); sufficiency: drop when only they are kept "
            "(lower = better); AOPC = mean over k ∈ {1, 5, 10, 20, 50}%. Grey: a random ranking (10 draws).")
@@ -172,6 +206,9 @@ st.plotly_chart(cfigs.faithfulness_bars(
 st.plotly_chart(cfigs.faithfulness_curves({METHOD_TITLES.get(m, m): c for m, c in evaluation.curves.items()},
                                           baseline=evaluation.random_curves), width="stretch")
 
+offer_session_file("attribution", attributions)
+if presenter_mode():
+    st.stop()
 table = pd.concat([a.to_dataframe() for a in shown.values()])
 st.download_button("Download scores (CSV)", table.to_csv(index=False), "attributions.csv", "text/csv")
 st.download_button("Download attributions (JSON)", json.dumps({m: json.loads(a.to_json()) for m, a in attributions.items()}),

@@ -24,7 +24,18 @@ from attnviz.models.targets import (
     labels_to_text,
     parse_labels,
 )
-from attnviz.ui import current_model, current_model_key, ensure_entrypoint, handle_for, md_code, show_error
+from attnviz.sharing import StateParam
+from attnviz.ui import (
+    current_model,
+    current_model_key,
+    ensure_entrypoint,
+    guide,
+    handle_for,
+    md_code,
+    offer_session_file,
+    share_state,
+    show_error,
+)
 
 PROBES = {
     "counterfactual": "Counterfactual swaps",
@@ -114,11 +125,23 @@ P_FORMAT = {"p_value": st.column_config.NumberColumn("p_value", format="%.2g"),
             "p_holm": st.column_config.NumberColumn("p_holm", format="%.2g")}
 
 
-probe = st.radio("Probe", list(PROBES), format_func=PROBES.get, horizontal=True)
+for widget_key, default in (("bias_probe", "counterfactual"), ("bias_method", list(ATTRIBUTION_METHODS)[0]),
+                            ("bias_steps", 16), ("bias_attention", True), ("bias_units", list(UNITS)[0])):
+    st.session_state.setdefault(widget_key, default)
+share_state("bias", [
+    StateParam.choice("probe", "bias_probe", PROBES, default="counterfactual"),
+    StateParam.choice("method", "bias_method", list(ATTRIBUTION_METHODS) + ["(none)"],
+                      default=list(ATTRIBUTION_METHODS)[0]),
+    StateParam.integer("steps", "bias_steps", 4, 200, default=16),
+    StateParam.boolean("attention", "bias_attention", default=True),
+    StateParam.choice("units", "bias_units", UNITS, default=list(UNITS)[0]),
+])
+probe = st.radio("Probe", list(PROBES), format_func=PROBES.get, horizontal=True, key="bias_probe")
 
 
 # ========================================================== counterfactual
 def counterfactual_section():
+    guide("bias/counterfactual")
     try:
         natural = default_target(handle)
     except AttnvizError as exc:
@@ -164,9 +187,9 @@ def counterfactual_section():
                 "Token whose probability is f (empty = each template's top prediction)", "")
         c1, c2, c3 = st.columns(3)
         method = c1.selectbox("Attribution method", list(ATTRIBUTION_METHODS) + ["(none)"],
-                              format_func=lambda m: ATTRIBUTION_METHODS.get(m, m))
-        n_steps = c2.number_input("IG steps", 4, 200, 16, 4, help="Integrated Gradients only.")
-        with_attention = c3.checkbox("Attention on the identity term", value=True)
+                              format_func=lambda m: ATTRIBUTION_METHODS.get(m, m), key="bias_method")
+        n_steps = c2.number_input("IG steps", 4, 200, step=4, help="Integrated Gradients only.", key="bias_steps")
+        with_attention = c3.checkbox("Attention on the identity term", key="bias_attention")
         with st.expander(f"Edit the {len(terms_base)} identity terms and {len(templates_base)} templates"):
             st.caption("Add rows at the bottom of a table; edits apply when you run the probe.")
             terms_edit = st.data_editor(terms_base, num_rows="dynamic", width="stretch", height=240)
@@ -248,10 +271,12 @@ def counterfactual_section():
     d1.download_button("Sentences (CSV)", lambda: result.fills.to_csv(index=False), "bias_sentences.csv", "text/csv")
     d2.download_button("Swaps (CSV)", lambda: result.swaps.to_csv(index=False), "bias_swaps.csv", "text/csv")
     d3.download_button("Everything (JSON)", result.to_json, "bias_counterfactual.json", "application/json")
+    offer_session_file("bias", {"counterfactual": result})
 
 
 # ==================================================================== WEAT
 def weat_section():
+    guide("bias/weat")
     with st.expander("Upload your own word lists or tests (CSV)", expanded=False):
         st.caption("Shipped: the IAT stimuli of Caliskan et al. (2017) WEAT 1, 6 and 7 (sources in "
                    "`assets/bias/README.md`). A test names four lists: targets X, Y and attributes A, B.")
@@ -264,7 +289,7 @@ def weat_section():
                                         "bias_tests_upload")
     with st.form("weat_settings"):
         c1, c2, c3 = st.columns([2, 1, 1])
-        unit = c1.radio("Units", list(UNITS), format_func=UNITS.get)
+        unit = c1.radio("Units", list(UNITS), format_func=UNITS.get, key="bias_units")
         n_samples = c2.number_input("Permutations", 1_000, 1_000_000, 100_000, 10_000,
                                     help="Exact when there are at most this many splits; otherwise sampled.")
         seed = c3.number_input("Seed", 0, 2**31 - 1, 1111)
@@ -309,10 +334,12 @@ def weat_section():
     d1.download_button("Results (CSV)", table.to_csv(index=False), "weat.csv", "text/csv")
     d2.download_button("Results with associations (JSON)", json.dumps([r.to_dict() for r in results], default=str),
                        "weat.json", "application/json")
+    offer_session_file("bias", {f"weat_{i}": r for i, r in enumerate(results)})
 
 
 # =================================================================== pairs
 def pairs_section():
+    guide("bias/pairs")
     try:
         scoring = scoring_for(handle)
     except InputError as exc:
@@ -345,6 +372,7 @@ def pairs_section():
     d1, d2 = st.columns(2)
     d1.download_button("Pairs (CSV)", result.pairs.to_csv(index=False), "pairs.csv", "text/csv")
     d2.download_button("Pairs (JSON)", result.to_json(), "pairs.json", "application/json")
+    offer_session_file("bias", {"pairs": result})
 
 
 {"counterfactual": counterfactual_section, "weat": weat_section, "pairs": pairs_section}[probe]()

@@ -21,7 +21,16 @@ from attnviz.lab.model import MASKS, SCORES
 from attnviz.lab.stepthrough import RESCORE, rescore, step_through
 from attnviz.lab.tasks import TASKS
 from attnviz.lab.train import RECIPES, Trainer
-from attnviz.ui import current_model, current_model_key, ensure_entrypoint, safe_message, show_error
+from attnviz.sharing import StateParam
+from attnviz.ui import (
+    current_model,
+    current_model_key,
+    ensure_entrypoint,
+    guide,
+    safe_message,
+    share_state,
+    show_error,
+)
 
 TRAINER, RUNNING, LAB_HANDLE = "lab_trainer", "lab_running", "lab_handle"
 CHUNK_SECONDS = 0.4  # training time per fragment run: the Stop button is answered within this
@@ -102,6 +111,26 @@ st.title("Attention Lab")
 st.caption("Build a small attention model, train it on a toy task and watch its attention learn; then take one "
            "head apart, number by number. Everything runs on this machine's CPU in seconds.")
 
+# The link carries the task (always) and the settings that differ from DEFAULTS; a linked task keeps
+# the link's settings instead of its recipe.
+share_state("lab", [
+    StateParam.choice("task", "lab_task", list(TASKS)),
+    StateParam.choice("layers", "lab_layers", [1, 2, 3, 4], default=DEFAULTS["lab_layers"]),
+    StateParam.choice("heads", "lab_heads", HEADS, default=DEFAULTS["lab_heads"]),
+    StateParam.choice("width", "lab_width", WIDTHS, default=DEFAULTS["lab_width"]),
+    StateParam.number("dropout", "lab_dropout", 0.0, 0.5, default=DEFAULTS["lab_dropout"]),
+    StateParam.choice("score", "lab_score", list(SCORES), default=DEFAULTS["lab_score"]),
+    StateParam.choice("mask", "lab_mask", list(MASKS), default=DEFAULTS["lab_mask"]),
+    StateParam.integer("window", "lab_window", 1, 64, default=DEFAULTS["lab_window"]),
+    StateParam.integer("stride", "lab_stride", 2, 64, default=DEFAULTS["lab_stride"]),
+    StateParam.integer("top_k", "lab_top_k", 1, 64, default=DEFAULTS["lab_top_k"]),
+    StateParam.choice("lr", "lab_lr", LRS, default=DEFAULTS["lab_lr"]),
+    StateParam.choice("batch", "lab_batch", [16, 32, 64, 128], default=DEFAULTS["lab_batch"]),
+    StateParam.integer("max_steps", "lab_max_steps", 10, 20_000, default=DEFAULTS["lab_max_steps"]),
+    StateParam.integer("seed", "lab_seed", 0, 10_000, default=DEFAULTS["lab_seed"]),
+    StateParam.boolean("shift", "lab_shift", default=DEFAULTS["lab_shift"]),
+    StateParam.choice("step_model", "lab_step_source", ["lab", "sidebar"], default="lab"),
+])
 for key, value in DEFAULTS.items():
     st.session_state.setdefault(key, value)
 if "lab_task" not in st.session_state:
@@ -114,6 +143,7 @@ train_tab, step_tab, files_tab = st.tabs(["Train", "Step through one head", "Sav
 
 # ------------------------------------------------------------------------------------------- train
 with train_tab:
+    guide("lab/train")
     task_name = st.selectbox("Task", list(TASKS), key="lab_task", on_change=apply_recipe,
                              format_func=lambda t: TASKS[t].title)
     st.caption(TASKS[task_name].description)
@@ -327,10 +357,12 @@ def show_step_through():
 
 
 with step_tab:
+    guide("lab/step")
     show_step_through()
 
 # ------------------------------------------------------------------------------------ save and load
 with files_tab:
+    guide("lab/files")
     trainer = st.session_state[TRAINER]
     st.markdown("A lab model is one **safetensors** file (weights, with the JSON config in its metadata). "
                 "Files are never unpickled: PyTorch `.pt`/`.bin` checkpoints are refused.")

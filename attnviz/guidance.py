@@ -1,0 +1,107 @@
+""""What am I looking at?": one paragraph per view, kept in one place so every page says the same thing.
+
+Keys are ``"<page>/<view>"``; the attention page's keys use its view names. Texts are our own fixed
+markdown (never built from user input), shown by ``attnviz.ui.guide``.
+"""
+
+from __future__ import annotations
+
+_CAVEAT = ("Attention is not explanation: a large weight says information *can* flow from that token, not "
+           "that it changed the output — check the Attribution page before drawing conclusions.")
+
+GUIDANCE: dict[str, str] = {
+    # ------------------------------------------------------------------ attention page
+    "attention/Model view": (
+        "Every layer (rows, input side at the top) × every head (columns) as a small heatmap: row = the token "
+        "that reads (query), column = the token it reads from (key); darker = more weight, each row sums to 1. "
+        "Each thumbnail is scaled to its own maximum, so compare patterns, not shades, between thumbnails. "
+        "Use it to find heads worth a closer look: diagonal stripes (attend to self or the previous token), "
+        "vertical bars (everyone reads [CLS]/[SEP] — often a 'no-op' sink), or blocks. "
+        + _CAVEAT),
+    "attention/Head view": (
+        "Lines join each token on the left (query) to the tokens on the right (keys) it attends to; line "
+        "opacity is the weight (0–1), one colour per selected head. Hover a token to see only its lines. "
+        "Answers *which words does this token read from, in this layer?* — e.g. whether a pronoun's head "
+        "links it to its referent. Tiny weights (< 0.01) are not drawn. " + _CAVEAT),
+    "attention/Heatmap": (
+        "One head of one layer: cell (row i, column j) is how much token i attends to token j, from 0 "
+        "(white) to the head's maximum (dark); each row sums to 1 (less when special tokens are hidden). "
+        "Answers *what does this one head do?* — compare the same head across inputs, e.g. the two halves "
+        "of a gallery example. " + _CAVEAT),
+    "attention/Mean over heads": (
+        "The average of all heads of one layer: same axes and colours as the single-head heatmap. "
+        "Averaging hides heads that do different things, so use it for the layer's overall tendency only, "
+        "then look at individual heads. " + _CAVEAT),
+    "attention/Rollout": (
+        "Attention rollout (Abnar & Zuidema 2020) multiplies the head-averaged attention of every layer "
+        "(plus the residual connection) to estimate how much each input token flows into each position at the "
+        "top. The bar chart is the read-out position's row (e.g. [CLS] or the mean): one share per token, "
+        "summing to 1. It mixes all layers, so it is closer to 'what reaches the output' than one head, but "
+        "it ignores the values and the MLPs: still not an explanation. " + _CAVEAT),
+    "attention/Head statistics": (
+        "One number per head and layer: normalised entropy (1 = spread evenly over all tokens, 0 = one "
+        "token), the mean weight on [CLS]/[SEP] (high = the head mostly idles on special tokens), on "
+        "punctuation, on itself, on the previous and the next token, and the mean largest weight per row. Answers *which heads are broad, which are positional, which idle?* "
+        "The table downloads as CSV. " + _CAVEAT),
+    # ------------------------------------------------------------------ attribution page
+    "attribution/scores": (
+        "Each row is one explainer; each cell is a token's (or word's) score for the explained number f(x) "
+        "shown above. Red pushes f up, blue pushes it down; rows are scaled to their own maximum |score|, so "
+        "compare rankings across rows, not colours. Answers *which tokens mattered for this output?* Methods "
+        "often disagree: a token that ranks high in most rows is a safer claim than any single row. "
+        "Rollout and grad × attention are attention-based rows for comparison, not ground truth."),
+    "attribution/agreement": (
+        "How far two methods rank tokens alike (on |score|, special tokens dropped): Kendall τ and Spearman ρ "
+        "from −1 (opposite) to 1 (same order), and top-k agreement = share of the k most important tokens "
+        "that both methods pick (0–1). Low agreement means at least one explanation is unreliable for this "
+        "input: look at faithfulness to see which."),
+    "attribution/faithfulness": (
+        "Faithfulness tests an explanation against the model: delete the top-ranked tokens and re-run. "
+        "Comprehensiveness = drop in f when they are removed (higher = the ranking found what mattered); "
+        "sufficiency = drop when *only* they are kept (lower = better); AOPC averages over 1–50 % of tokens. "
+        "Grey bars are a random ranking: a method that does not beat random explains nothing about this input."),
+    # ------------------------------------------------------------------ bias page
+    "bias/counterfactual": (
+        "The same template filled with different identity terms ('The {identity} person is a doctor.'): the "
+        "change in f (e.g. the probability of 'positive') between groups is the counterfactual gap, with "
+        "bootstrap 95 % intervals. Attribution share = how much of the explanation falls on the identity term "
+        "(vs. a uniform share); attention mass = how much heads attend to it. A gap says the model's output "
+        "depends on the term; attention mass alone does not show harm."),
+    "bias/weat": (
+        "WEAT/SEAT effect size (Cohen's d, from −2 to 2): how much closer target words X are to attribute A "
+        "than Y are, in the model's embeddings, compared with B; p-value from random re-partitions of X ∪ Y. "
+        "A significant effect shows an association in the geometry; it does not by itself predict biased "
+        "decisions downstream."),
+    "bias/pairs": (
+        "CrowS-style pairs: a stereotyped and an anti-stereotyped sentence differing in a few words, scored "
+        "by the language model's pseudo-log-likelihood of the shared words. The share of pairs where the "
+        "stereotyped sentence scores higher is 50 % for an unbiased model; the per-pair difference shows "
+        "which pairs drive it. Small hand-written sets give wide intervals."),
+    # ------------------------------------------------------------------ lab page
+    "lab/train": (
+        "A small attention model trained live on a toy task: the curves are training loss (lower = better) "
+        "and accuracy on held-out examples (share of answer positions right). The heatmaps show one head's "
+        "attention at a chosen training step: watch the pattern form (e.g. a diagonal for copy, an "
+        "anti-diagonal for reverse, a jump to the matching key for associative recall). Here the task is "
+        "known, so you can check whether attention matches the algorithm the model must use."),
+    "lab/step": (
+        "Step through one head, recomputed by hand and checked against the model: the layer's input X, "
+        "the head's Q, K and V, the scores (QKᵀ/√d or the chosen score function), the "
+        "mask (−∞ = forbidden), the softmax that turns each row of scores into weights summing to 1, and the "
+        "output A·V. "
+        "Re-scoring with another function shows how much the pattern depends on that choice."),
+    "lab/files": (
+        "Save the trained lab model as one safetensors file (weights plus its JSON config; never a pickle, so "
+        "loading a file cannot run code) and load it back later to keep inspecting it, or send it to the "
+        "other pages, where every view works on it as on a pretrained model — for this browser session only: "
+        "lab models are not in shareable links, so share the file instead."),
+}
+
+
+def guidance(key: str) -> str:
+    """The paragraph for ``"<page>/<view>"``.
+
+    Raises:
+        KeyError: no text for that view (a test keeps every view covered).
+    """
+    return GUIDANCE[key]

@@ -1,0 +1,108 @@
+"""A shared link in Chromium: set layer, head and text on the Attention page, copy the link from the
+sidebar's "Copy link" box, open it in a new browser context (no shared cookies or storage) and find the
+same layer, head and text selected."""
+
+import pytest
+
+from tests.helpers import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+TEXT = "Puffins nest on windy cliffs."
+
+
+def choose(page, label: str, option: str) -> None:
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def wait_idle(page) -> None:
+    """Until the app has finished its run (the status widget is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
+def copied_link(page, *needles: str) -> str:
+    """The text of the sidebar's "Copy link" box once it carries every needle."""
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stCode"] code').first
+    page.wait_for_function(
+        "needles => { const c = document.querySelector('[data-testid=\"stSidebar\"] [data-testid=\"stCode\"] code');"
+        " return c && needles.every(n => c.textContent.includes(n)); }", arg=list(needles), timeout=120_000)
+    return box.text_content().strip()
+
+
+def test_a_copied_link_opens_the_same_view_in_a_new_context(app_url, page, browser):
+    page.goto(app_url)
+    page.get_by_role("button", name="Analyse").wait_for()
+    page.get_by_label("Text", exact=True).fill(TEXT)
+    page.get_by_role("button", name="Analyse").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('cliffs'))",
+        timeout=120_000)
+    wait_idle(page)
+    choose(page, "Layer", "4")
+    wait_idle(page)
+    choose(page, "Head", "7")
+    wait_idle(page)
+    link = copied_link(page, "layer=4", "head=7", "Puffins")
+    assert link.startswith(app_url), link
+    assert page.url.endswith(link[len(app_url):]) or "layer=4" in page.url  # the address bar carries it too
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        fresh = other.new_page()
+        fresh.set_default_timeout(60_000)
+        fresh.goto(link)
+        fresh.get_by_role("button", name="Analyse").wait_for()
+        fresh.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.includes('Layer 4 · head 7'))",
+            timeout=120_000)
+        assert fresh.get_by_label("Text", exact=True).input_value() == TEXT
+        assert fresh.get_by_label("Layer", exact=True).input_value() == "4"
+        assert fresh.get_by_label("Head", exact=True).input_value() == "7"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        fresh.screenshot(path=str(ARTIFACTS / "shared_link_opened.png"), full_page=True)
+    finally:
+        other.close()
+
+
+def test_a_saved_session_file_loads_back_in_a_new_context(app_url, page, browser, tmp_path):
+    import json
+
+    from attnviz.attention import AttentionResult
+    from attnviz.session import SessionFile
+
+    page.goto(app_url + "/?view=Heatmap&layer=2&head=5")
+    page.get_by_role("button", name="Analyse").wait_for()
+    page.get_by_label("Text", exact=True).fill("Gannets dive for fish.")
+    page.get_by_role("button", name="Analyse").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('fish'))",
+        timeout=120_000)
+    wait_idle(page)
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Save session (.json)").click()
+    path = tmp_path / "session.json"
+    download.value.save_as(path)
+    saved = SessionFile.from_json(path.read_bytes())
+    assert saved.page == "attention" and saved.state["layer"] == "2" and saved.state["head"] == "5"
+    assert saved.state["text"] == "Gannets dive for fish."
+    result = saved.result("attention", AttentionResult)
+    assert "fish" in result.tokens and result.attentions.shape[:2] == (6, 12)
+    assert json.loads(path.read_text())["version"] == 1
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        fresh = other.new_page()
+        fresh.set_default_timeout(60_000)
+        fresh.goto(app_url)
+        fresh.get_by_role("button", name="Analyse").wait_for()
+        fresh.get_by_text("Session file", exact=True).click()
+        fresh.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(path))
+        fresh.get_by_text("Session loaded").wait_for(timeout=120_000)
+        fresh.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.includes('Layer 2 · head 5'))",
+            timeout=120_000)
+        assert fresh.get_by_label("Text", exact=True).input_value() == "Gannets dive for fish."
+    finally:
+        other.close()

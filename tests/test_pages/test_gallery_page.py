@@ -1,0 +1,60 @@
+"""The example gallery through AppTest: every example loads on its page with one click and renders."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from attnviz.examples import load_examples
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+EXAMPLES = load_examples()
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page(f"pages/{page}.py")
+    if page == "attribution":
+        at.query_params["method"] = ["saliency", "rollout"]  # two fast explainers keep the test short
+    return at.run()
+
+
+def load(at: AppTest, page: str, example_id: str) -> AppTest:
+    at.selectbox(key=f"{page}_example").set_value(example_id).run()
+    at.button(key=f"{page}_example_load").click()
+    return at.run()
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
+def test_every_example_loads_on_its_page(example):
+    at = load(open_page(example.page), example.page, example.id)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.text_area[0].value == example.text
+    assert any(example.look_for[:40] in c.value for c in at.caption)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    if example.view == "Head view":
+        html = str(at.get("iframe")[0].proto)
+        assert "suitcase" in html  # the example's tokens are drawn
+    else:
+        assert specs
+    if example.page == "attention":
+        assert at.segmented_control(key="attention_view").value == example.view
+        if example.pair:
+            assert at.text_input(key="attention_pair").value == example.pair
+        if example.view in ("Heatmap", "Model view"):
+            tokens = json.loads(specs[-1])["data"][0]["x"]
+            last_word = example.text.rstrip(".").split()[-1].lower()
+            assert last_word in tokens, tokens  # the example's own tokens are on the axis
+            if example.pair:
+                words = [t.replace("\u200b", "") for t in tokens]  # repeated labels carry zero-width spaces
+                assert "music" in words and words.count("[SEP]") == 2, words
+    else:
+        first_word = example.text.split()[0].lower()
+        assert first_word in specs[0].lower()
+
+
+def test_an_example_also_loads_on_the_other_page():
+    at = load(open_page("attribution"), "attribution", "trophy_small")
+    assert not at.exception and not at.error
+    assert at.text_area[0].value.endswith("too small.") and "small" in at.get("plotly_chart")[0].proto.spec
