@@ -38,12 +38,12 @@ def measure(tuned: bool, rounds: int) -> dict:
         enc = handle.encode(text)
         assert len(enc.tokens) == n
 
-        def plain():
+        def plain(enc=enc):
             with torch.inference_mode():
                 sdpa(**enc.inputs)
 
-        contenders = {"sdpa": plain, "all": lambda: handle.attention(text),
-                      "layer3": lambda: handle.attention(text, layers=[3])}
+        contenders = {"sdpa": plain, "all": lambda text=text: handle.attention(text),
+                      "layer3": lambda text=text: handle.attention(text, layers=[3])}
         for fn in list(contenders.values()) * 3:
             fn()
         times = {k: [] for k in contenders}
