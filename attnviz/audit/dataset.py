@@ -188,12 +188,18 @@ def prepare(frame: pd.DataFrame, *, text_column: str | None = None, label_column
     skipped = int((~usable).sum())
     if not usable.any():
         raise InputError(f"Every row of the text column '{text_column}' is empty.")
-    out = pd.DataFrame({"index": np.flatnonzero(usable.to_numpy()), "text": clean[usable].to_numpy()})
-    out["text_pair"] = (frame.loc[usable, pair_column].map(_as_text).map(lambda t: t if t and t.strip() else None)
-                        .to_numpy() if pair_column else None)
-    out["label"] = frame.loc[usable, label_column].map(_as_label).to_numpy() if label_column else None
-    for column in slice_columns:
-        out[column] = frame.loc[usable, column].map(_as_label).to_numpy()
+    keep = usable.to_numpy()
+    n_kept = int(keep.sum())
+
+    def column(values) -> pd.Series:  # object dtype, so a missing value stays None (pandas 3 makes str NaN)
+        return pd.Series(list(values), dtype=object)
+
+    out = pd.DataFrame({"index": np.flatnonzero(keep), "text": column(clean[keep])})
+    pairs = frame.loc[keep, pair_column].map(_as_text) if pair_column else [None] * n_kept
+    out["text_pair"] = column(p if isinstance(p, str) and p.strip() else None for p in pairs)
+    out["label"] = column(frame.loc[keep, label_column].map(_as_label) if label_column else [None] * n_kept)
+    for name in slice_columns:
+        out[name] = column(frame.loc[keep, name].map(_as_label))
     notes = []
     if skipped:
         notes.append(f"{skipped} row(s) with an empty text were skipped.")
@@ -202,13 +208,12 @@ def prepare(frame: pd.DataFrame, *, text_column: str | None = None, label_column
         notes.append(f"Only the first {limit} of {len(out)} usable rows were audited (row limit).")
         out, limited = out.iloc[:limit], limit
     out = out.reset_index(drop=True)
-    out = out.astype({"text": object, "text_pair": object, "label": object})
     return Dataset(out, source, sha256, text_column, label_column, pair_column, tuple(slice_columns), len(frame),
                    skipped, limited, tuple(notes))
 
 
 def _as_text(value) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
     return value if isinstance(value, str) else str(value)
 

@@ -198,9 +198,9 @@ class ExampleResult:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
-                value = {"shape": list(value.shape), "data": value.astype(float).ravel().round(7).tolist()}
+                value = {"shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
             elif f.name == "scores":
-                value = {m: np.asarray(v, dtype=float).round(7).tolist() for m, v in value.items()}
+                value = {m: np.asarray(v, dtype=float).tolist() for m, v in value.items()}
             elif f.name == "words":
                 value = [[w, list(idx)] for w, idx in value]
             elif isinstance(value, tuple):
