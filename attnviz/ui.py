@@ -175,3 +175,31 @@ def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: st
     scorer = prepare(handle_for(model_key), text, text_pair, target).scorer
     return {"description": scorer.description, "label": scorer.label,
             "probabilities": dict(scorer.label_probabilities), "is_probability": scorer.is_probability}
+
+
+# --- audit ---
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_read_table(data: bytes, filename: str):
+    """An uploaded (or sample) file parsed into a DataFrame with all its columns (InputError if malformed)."""
+    from attnviz.audit.dataset import read_table
+
+    return read_table(data, filename)
+
+
+def run_audit_with_progress(model_key: tuple[str, str, str], dataset, settings, *, cache_dir=True):
+    """Run an audit with an ``st.progress`` bar (left on the page when done).
+
+    Streamlit stops a running script when a button (Cancel) is pressed: the next progress update raises
+    inside the run, the finished examples are already in the on-disk cache, and the next Run resumes there.
+    """
+    from attnviz.audit import run_audit
+
+    bar = st.progress(0.0, text=f"Auditing {len(dataset)} examples …")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.progress(min(1.0, done / max(1, total)), text=message)
+
+    result = run_audit(handle_for(model_key), dataset, settings, cache_dir=cache_dir, progress=progress)
+    bar.progress(1.0, text=f"Done: {len(result.ok)} of {result.total} examples"
+                           + (f" ({result.cache_hits} from the cache)" if result.cache_hits else ""))
+    return result

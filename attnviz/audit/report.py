@@ -59,12 +59,13 @@ def build_figures(result: AuditResult) -> dict:
     if not faith.empty:
         figs["faithfulness"] = afigs.faithfulness_box(faith)
     for column in result.slice_columns:
-        figs[f"slice_{_safe(column)}"] = afigs.slice_bars(aggregate.slices(result, column), column)
+        figs[slice_figure_name(column)] = afigs.slice_bars(aggregate.slices(result, column), column)
     return figs
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in str(name))[:40] or "column"
+def slice_figure_name(column: str) -> str:
+    """The key (and file name) of a slice column's figure: ``slice_<column, alphanumerics only>``."""
+    return "slice_" + ("".join(c if c.isalnum() else "_" for c in str(column))[:40] or "column")
 
 
 # ------------------------------------------------------------------ JSON
