@@ -240,21 +240,14 @@ def write_images(figs: dict, directory: Path, *, formats=("png", "svg"), timeout
             jobs.append({"fig": fig.to_dict(), "path": str(path),
                          "opts": {"format": fmt, "width": 1000, "height": int(height), "scale": 2 if fmt == "png" else 1}})
             paths.append(path)
-    env_before = os.environ.get("BROWSER_PATH")
-    os.environ["BROWSER_PATH"] = browser
     try:
-        kopts = {"mathjax": False, "timeout": timeout}
+        kopts = {"mathjax": False, "timeout": timeout, "path": browser}  # no CDN: no mathjax, local plotly.js
         if plotlyjs.is_file():
             kopts["plotlyjs"] = str(plotlyjs)
         kaleido.write_fig_from_object_sync(jobs, kopts=kopts)
     except Exception as exc:  # kaleido/choreographer raise many types (browser crash, timeout)
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         return [p for p in paths if p.exists()], f"Static PNG/SVG figures could not be written ({first})."
-    finally:
-        if env_before is None:
-            os.environ.pop("BROWSER_PATH", None)
-        else:
-            os.environ["BROWSER_PATH"] = env_before
     missing = [p for p in paths if not p.exists()]
     note = f"{len(missing)} static figure file(s) could not be written." if missing else ""
     return [p for p in paths if p.exists()], note
