@@ -121,6 +121,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=None)
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -140,6 +141,8 @@ def main() -> int:
     n = args.examples or (32 if args.quick else 64)
     rounds = args.rounds or (1 if args.quick else 3)
     sizes = args.memory_sizes or ([100, 200] if args.quick else [250, 1000])
+    if args.skip_throughput:
+        return memory_table(args, sizes)
     handle = attnviz.load_model(device="cpu")
     items = texts(n)
     ds = dataset_of(items)
@@ -170,19 +173,22 @@ def main() -> int:
         med = statistics.median(values)
         print(f"{name:<12} {med:9.2f} {n / med:11.2f} {base / med:13.2f}×")
 
-    if not args.skip_memory:
-        print(f"\n# peak memory (fresh process per N, batch 16, {args.threads} threads)")
-        print(f"{'N':>6} {'RSS before MB':>14} {'peak MB':>9} {'growth MB':>10} {'stored MB':>10} {'ex/s':>7}")
-        for size in sizes:
-            done = subprocess.run([sys.executable, __file__, "--memory-child", str(size), "--threads",
-                                   str(args.threads)], capture_output=True, text=True, check=False)
-            line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{")), None)
-            if line is None:
-                print(f"{size:>6} failed: {done.stderr.strip().splitlines()[-1:] }")
-                continue
-            m = json.loads(line)
-            print(f"{m['n']:>6} {m['rss_before_mb']:14.0f} {m['peak_mb']:9.0f} {m['growth_mb']:10.1f} "
-                  f"{m['stored_json_mb']:10.2f} {m['n'] / m['seconds']:7.2f}")
+    return 0 if args.skip_memory else memory_table(args, sizes)
+
+
+def memory_table(args, sizes) -> int:
+    print(f"\n# peak memory (fresh process per N, batch 16, {args.threads} threads)", flush=True)
+    print(f"{'N':>6} {'RSS before MB':>14} {'peak MB':>9} {'growth MB':>10} {'stored MB':>10} {'ex/s':>7}")
+    for size in sizes:
+        done = subprocess.run([sys.executable, __file__, "--memory-child", str(size), "--threads",
+                               str(args.threads)], capture_output=True, text=True, check=False)
+        line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{")), None)
+        if line is None:
+            print(f"{size:>6} failed: {done.stderr.strip().splitlines()[-1:]}")
+            continue
+        m = json.loads(line)
+        print(f"{m['n']:>6} {m['rss_before_mb']:14.0f} {m['peak_mb']:9.0f} {m['growth_mb']:10.1f} "
+              f"{m['stored_json_mb']:10.2f} {m['n'] / m['seconds']:7.2f}", flush=True)
     return 0
 
 

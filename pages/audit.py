@@ -23,6 +23,12 @@ METHODS = ["integrated_gradients", "saliency", "input_x_gradient", "occlusion", 
            "rollout", "grad_attention"]
 NONE = "(none)"
 RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
+CANCELLED_KEY = "audit_cancelled"
+
+
+def mark_cancelled() -> None:
+    """Cancel's callback: runs before the rerun the click causes (which stops the running audit)."""
+    st.session_state[CANCELLED_KEY] = True
 
 ensure_entrypoint()
 st.title("Audit")
@@ -95,8 +101,11 @@ key = current_model_key()
 run_key = (key, dataset.sha256, text_column, label_column, pair_column, tuple(slice_columns), int(limit),
            tuple(methods), int(n_steps), faithfulness)
 stored = st.session_state.get(RESULT_KEY)
+if st.session_state.pop(CANCELLED_KEY, False) and not run:
+    st.warning("Audit cancelled. The examples that finished are cached: press **Run audit** to resume.")
 if run:
-    st.button("Cancel", help="Stops after the current batch; finished examples stay cached, so Run resumes.")
+    st.button("Cancel", on_click=mark_cancelled,
+              help="Stops after the current batch; finished examples stay cached, so Run resumes.")
     try:
         result = run_audit_with_progress(key, dataset, settings)
     except AttnvizError as exc:
