@@ -12,6 +12,7 @@ pages = [
     st.Page("pages/attribution.py", title="Attribution", icon=":material/balance:"),
     st.Page("pages/lab.py", title="Attention Lab", icon=":material/science:"),
     st.Page("pages/bias.py", title="Bias probes", icon=":material/diversity_3:"),
+    st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
 ]
 navigation = st.navigation(pages)
 mark_entrypoint()

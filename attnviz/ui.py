@@ -447,3 +447,30 @@ def _load_example(example, text_key: str, pair_key: str | None, view_key: str | 
         st.session_state[pair_key] = example.pair or ""
     if view_key is not None and example.view in views:
         st.session_state[view_key] = example.view
+
+# --- audit ---
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_read_table(data: bytes, filename: str):
+    """An uploaded (or sample) file parsed into a DataFrame with all its columns (InputError if malformed)."""
+    from attnviz.audit.dataset import read_table
+
+    return read_table(data, filename)
+
+
+def run_audit_with_progress(model_key: tuple[str, str, str], dataset, settings, *, cache_dir=True):
+    """Run an audit with an ``st.progress`` bar (left on the page when done).
+
+    Streamlit stops a running script when a button (Cancel) is pressed: the next progress update raises
+    inside the run, the finished examples are already in the on-disk cache, and the next Run resumes there.
+    """
+    from attnviz.audit import run_audit
+
+    bar = st.progress(0.0, text=f"Auditing {len(dataset)} examples …")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.progress(min(1.0, done / max(1, total)), text=message)
+
+    result = run_audit(handle_for(model_key), dataset, settings, cache_dir=cache_dir, progress=progress)
+    bar.progress(1.0, text=f"Done: {len(result.ok)} of {result.total} examples"
+                           + (f" ({result.cache_hits} from the cache)" if result.cache_hits else ""))
+    return result

@@ -1,0 +1,34 @@
+"""``python -m attnviz <command>``: headless entry points.
+
+    python -m attnviz audit --data assets/samples/reviews.csv --out audit-out
+    python -m attnviz lab --task associative_recall      (same as python -m attnviz.lab)
+"""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {"audit": "run an audit on a dataset and write its report", "lab": "train an Attention Lab model headless"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:<6} {what}" for name, what in COMMANDS.items()]
+        stream = sys.stdout if argv and argv[0] in ("-h", "--help") else sys.stderr
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: unknown command '{argv[0]}'", file=sys.stderr)
+        print("usage: python -m attnviz <command> [options]\ncommands:\n" + "\n".join(lines), file=stream)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    if command == "audit":
+        from .audit.cli import main as audit_main
+
+        return audit_main(rest)
+    from .lab.__main__ import main as lab_main
+
+    return lab_main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""``python -m attnviz audit --data FILE --out DIR``: run an audit headless and write its report.
+
+Exit codes: 0 done; 1 the audit stopped (e.g. interrupted) before every example finished; 2 bad input,
+model or output directory (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..attribution import METHODS
+
+    parser = argparse.ArgumentParser(prog="python -m attnviz audit",
+                                     description="Audit a model on a dataset and write report.html, report.json, "
+                                                 "results.csv and figures/ (PNG + SVG).")
+    parser.add_argument("--model", default=None, help="hub id or local directory (default: the bundled MiniLM)")
+    parser.add_argument("--revision", default=None, help="hub revision to pin (branch, tag or commit)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, mps")
+    parser.add_argument("--data", required=True, help="CSV, JSONL or Parquet file, or a sample set name (reviews)")
+    parser.add_argument("--out", required=True, help="output directory (created if missing)")
+    parser.add_argument("--methods", nargs="*", default=["integrated_gradients"], choices=sorted(METHODS),
+                        metavar="METHOD", help=f"attribution methods (default integrated_gradients): "
+                                                f"{', '.join(sorted(METHODS))}")
+    parser.add_argument("--text-column", default=None, help="default: text, sentence, review… or the first text column")
+    parser.add_argument("--label-column", default=None, help="gold labels (accuracy); default: 'label' if present")
+    parser.add_argument("--pair-column", default=None, help="second text of a sentence pair")
+    parser.add_argument("--slice-column", action="append", default=[], help="break results down by this column "
+                        "(repeatable)")
+    parser.add_argument("--limit", type=int, default=None, help="audit only the first N usable rows")
+    parser.add_argument("--n-steps", type=int, default=16, help="Integrated Gradients steps (default 16)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--no-faithfulness", action="store_true", help="skip ERASER / deletion-insertion metrics")
+    parser.add_argument("--no-images", action="store_true", help="skip the PNG/SVG figures")
+    parser.add_argument("--cache-dir", default=None, help="per-example result cache (default ~/.cache/attnviz/audit)")
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+class TextProgress:
+    """``[#########-----------]  45/100  12.3 ex/s`` on stderr, redrawn in place."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width, self.started = stream, width, time.perf_counter()
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        fraction = done / total if total else 1.0
+        filled = int(round(self.width * fraction))
+        rate = done / max(1e-9, time.perf_counter() - self.started)
+        line = f"\r[{'#' * filled}{'-' * (self.width - filled)}] {done:>5}/{total}  {rate:6.1f} ex/s  {message[:40]:<40}"
+        self.stream.write(line)
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(max(1, args.threads))
+    from .. import load_model
+    from ..errors import AttnvizError
+    from . import aggregate
+    from .dataset import load_dataset, read_table
+    from .report import write_report
+    from .run import AuditSettings, run_audit
+
+    try:
+        label_column = args.label_column
+        if label_column is None:
+            label_column = _default_label_column(args.data, read_table, load_dataset)
+        dataset = load_dataset(args.data, text_column=args.text_column, label_column=label_column,
+                               pair_column=args.pair_column, slice_columns=args.slice_column, limit=args.limit)
+        settings = AuditSettings(methods=tuple(args.methods), n_steps=args.n_steps, batch_size=args.batch_size,
+                                 faithfulness=not args.no_faithfulness, seed=args.seed)
+        handle = load_model(args.model, device=args.device, revision=args.revision)
+        cache_dir = None if args.no_cache else (args.cache_dir or True)
+        progress = None if args.quiet else TextProgress()
+        try:
+            result = run_audit(handle, dataset, settings, cache_dir=cache_dir, progress=progress)
+        except KeyboardInterrupt:
+            print("\ninterrupted: finished examples are cached; run the same command again to resume",
+                  file=sys.stderr)
+            return 1
+        files = write_report(result, args.out, images=not args.no_images)
+    except AttnvizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = aggregate.summary(result)
+    acc = "" if summary["accuracy"] is None else f", accuracy {summary['accuracy']:.1%}"
+    print(f"audited {summary['ok']} of {result.total} examples ({summary['errors']} errors, "
+          f"{summary['cache_hits']} from cache){acc}")
+    for note in [*dataset.notes, *files.notes]:
+        print(f"note: {note}")
+    print(f"wrote {files.html}, {files.json.name}, {files.csv.name}"
+          + (f" and {len(files.images)} figure files in {files.out_dir / 'figures'}" if files.images else ""))
+    return 0 if summary["ok"] == result.total else 1
+
+
+def _default_label_column(data, read_table, load_dataset) -> str | None:
+    """'label' when the file has such a column (so the shipped sample set gets accuracy without flags)."""
+    from pathlib import Path
+
+    from .dataset import MAX_BYTES, SAMPLE_SETS
+
+    path = SAMPLE_SETS.get(str(data), Path(data))
+    try:
+        if path.is_file() and path.stat().st_size <= MAX_BYTES:
+            columns = read_table(path.read_bytes(), str(path)).columns
+            return "label" if "label" in columns else None
+    except Exception:  # the real read below reports problems properly
+        return None
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

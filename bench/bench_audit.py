@@ -1,0 +1,196 @@
+"""Audit throughput and memory: batched runs vs one example at a time, peak memory vs the number of examples.
+
+    HF_HUB_OFFLINE=1 python bench/bench_audit.py                 # throughput (3 rounds) + memory (250, 1000)
+    HF_HUB_OFFLINE=1 python bench/bench_audit.py --quick         # 1 round, 32 examples, memory at 100 and 200
+    HF_HUB_OFFLINE=1 python bench/bench_audit.py --skip-memory
+
+Bundled all-MiniLM-L6-v2 on the CPU, the default zero-shot target, attention (every layer and head: head
+statistics and rollout) plus Integrated Gradients (16 Gauss-Legendre steps, pad baseline), no faithfulness,
+no cache. Texts are the shipped review sentences with one of 21 short prefixes ("Honestly, ", …) in a
+fixed shuffled order, so every text is distinct and the length mix does not depend on N (8–22 tokens).
+
+Throughput, examples per second, median over interleaved rounds (each waits for idle CPUs, bench/_quiet.py):
+    batched       run_audit(..., batch_size=16): one padded forward with attention capture per batch,
+                  IG over the whole batch (16 examples × 16 steps per pass)
+    audit b=1     the same pipeline with batch_size=1
+    one by one    the public per-example calls a user would loop over: model.attention(text) →
+                  head_statistics() + rollout_readout(), model.attribute(text, "integrated_gradients", n_steps=16)
+
+Memory: a fresh process per N loads the model, warms up on 8 examples, then audits N examples; it reports
+the peak RSS growth during the audit (ru_maxrss − RSS before) and the size of the stored per-example
+summaries. Growth should stay flat in N apart from those summaries (a few kB per example).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PREFIXES = ["", "Honestly, ", "Overall, ", "In short, ", "To be fair, ", "Frankly, ", "All in all, ", "Sadly, ",
+            "Luckily, ", "Once again, ", "As expected, ", "Surprisingly, ", "In my view, ", "Clearly, ",
+            "Admittedly, ", "Believe me, ", "Simply put, ", "For once, ", "Needless to say, ", "Truly, ", "Well, "]
+N_STEPS = 16
+
+
+def texts(n: int) -> list[str]:
+    import numpy as np
+
+    from attnviz.audit import load_dataset
+
+    base = load_dataset("reviews").frame["text"].tolist()
+    # a fixed shuffle of all (prefix, sentence) pairs: the length mix is the same for every n, so peak
+    # memory (set by the longest batch) can be compared across n
+    combos = [(p, s) for p in PREFIXES for s in base]
+    order = np.random.default_rng(0).permutation(len(combos))
+    out = []
+    for i in range(n):
+        prefix, sentence = combos[order[i % len(combos)]]
+        text = prefix + (sentence[0].lower() + sentence[1:] if prefix else sentence)
+        out.append(text if i < len(combos) else f"{text} ({i // len(combos)})")
+    return out
+
+
+def dataset_of(items):
+    import pandas as pd
+
+    from attnviz.audit import prepare_dataset
+
+    return prepare_dataset(pd.DataFrame({"text": items}), max_rows=10**6)
+
+
+def settings(batch_size: int):
+    from attnviz.audit import AuditSettings
+
+    return AuditSettings(methods=("integrated_gradients",), n_steps=N_STEPS, faithfulness=False,
+                         batch_size=batch_size)
+
+
+def one_by_one(handle, items):
+    for text in items:
+        att = handle.attention(text)
+        att.head_statistics()
+        att.rollout_readout()
+        handle.attribute(text, "integrated_gradients", n_steps=N_STEPS)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_child(n: int) -> None:
+    """Run in a fresh process: print one JSON line with the peak RSS growth of an audit of n examples."""
+    import torch
+
+    import attnviz
+    from attnviz.audit import run_audit
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    handle = attnviz.load_model(device="cpu")
+    run_audit(handle, dataset_of(texts(8)), settings(16), cache_dir=None)  # warm-up: allocator, label anchors
+    items = texts(n)
+    ds = dataset_of(items)
+    before = rss_mb()
+    started = time.perf_counter()
+    result = run_audit(handle, ds, settings(16), cache_dir=None)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stored = sum(len(json.dumps(ex.to_dict())) for ex in result.examples) / 2**20
+    print(json.dumps({"n": n, "rss_before_mb": before, "peak_mb": peak, "growth_mb": peak - before,
+                      "stored_json_mb": stored, "seconds": seconds, "ok": len(result.ok)}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--examples", type=int, default=None, help="examples per throughput round (default 64)")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=None)
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ["BENCH_THREADS"] = str(args.threads)
+    if args.memory_child is not None:
+        memory_child(args.memory_child)
+        return 0
+
+    import torch
+
+    import attnviz
+    from attnviz.audit import run_audit
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _quiet import QuietGate
+
+    torch.set_num_threads(args.threads)
+    n = args.examples or (32 if args.quick else 64)
+    rounds = args.rounds or (1 if args.quick else 3)
+    sizes = args.memory_sizes or ([100, 200] if args.quick else [250, 1000])
+    if args.skip_throughput:
+        return memory_table(args, sizes)
+    handle = attnviz.load_model(device="cpu")
+    items = texts(n)
+    ds = dataset_of(items)
+    contenders = {
+        "batched": lambda: run_audit(handle, ds, settings(16), cache_dir=None),
+        "audit b=1": lambda: run_audit(handle, ds, settings(1), cache_dir=None),
+        "one by one": lambda: one_by_one(handle, items),
+    }
+    run_audit(handle, dataset_of(items[:4]), settings(4), cache_dir=None)
+    one_by_one(handle, items[:2])
+    gate = QuietGate()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            gate.wait()
+            started = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - started)
+    gate.release()
+    print(f"# audit throughput: {n} examples, attention + IG ({N_STEPS} steps), {rounds} round(s), "
+          f"{args.threads} torch threads, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"# {gate.summary()}")
+    base = statistics.median(times["one by one"])
+    print(f"{'contender':<12} {'median s':>9} {'examples/s':>11} {'vs one by one':>14}")
+    for name, values in times.items():
+        med = statistics.median(values)
+        print(f"{name:<12} {med:9.2f} {n / med:11.2f} {base / med:13.2f}×")
+
+    return 0 if args.skip_memory else memory_table(args, sizes)
+
+
+def memory_table(args, sizes) -> int:
+    print(f"\n# peak memory (fresh process per N, batch 16, {args.threads} threads)", flush=True)
+    print(f"{'N':>6} {'RSS before MB':>14} {'peak MB':>9} {'growth MB':>10} {'stored MB':>10} {'ex/s':>7}")
+    for size in sizes:
+        done = subprocess.run([sys.executable, __file__, "--memory-child", str(size), "--threads",
+                               str(args.threads)], capture_output=True, text=True, check=False)
+        line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{")), None)
+        if line is None:
+            print(f"{size:>6} failed: {done.stderr.strip().splitlines()[-1:]}")
+            continue
+        m = json.loads(line)
+        print(f"{m['n']:>6} {m['rss_before_mb']:14.0f} {m['peak_mb']:9.0f} {m['growth_mb']:10.1f} "
+              f"{m['stored_json_mb']:10.2f} {m['n'] / m['seconds']:7.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

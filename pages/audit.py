@@ -1,0 +1,190 @@
+"""Audit page: a whole dataset through the model — predictions, attributions, head statistics — with
+aggregate views and a report (HTML, JSON, CSV) to download."""
+
+import hashlib
+
+import streamlit as st
+
+from attnviz.attribution import METHOD_TITLES
+from attnviz.audit import SAMPLE_SETS, AuditSettings, aggregate, prepare_dataset
+from attnviz.audit.dataset import MAX_BYTES, guess_text_column
+from attnviz.audit.report import build_figures, report_bytes, slice_figure_name
+from attnviz.errors import AttnvizError
+from attnviz.ui import (
+    cached_read_table,
+    current_model,
+    current_model_key,
+    ensure_entrypoint,
+    run_audit_with_progress,
+    show_error,
+)
+
+METHODS = ["integrated_gradients", "saliency", "input_x_gradient", "occlusion", "gradient_shap", "lime", "shap",
+           "rollout", "grad_attention"]
+NONE = "(none)"
+RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
+CANCELLED_KEY = "audit_cancelled"
+
+
+def mark_cancelled() -> None:
+    """Cancel's callback: runs before the rerun the click causes (which stops the running audit)."""
+    st.session_state[CANCELLED_KEY] = True
+
+ensure_entrypoint()
+st.title("Audit")
+st.caption("Run a whole dataset through the model: the prediction, attributions, attention summaries and head "
+           "statistics of every example, then views over all of them and a report someone else can check "
+           "(HTML that opens offline, JSON with provenance, CSV). Finished examples are cached: a re-run with "
+           "the same settings is instant, and a cancelled run resumes where it stopped.")
+
+handle = current_model()
+if handle is None:
+    st.stop()
+
+source = st.radio("Data", ["Sample set (reviews)", "Upload a file"], horizontal=True)
+if source == "Upload a file":
+    upload = st.file_uploader("CSV, JSON Lines or Parquet (one example per row)",
+                              type=["csv", "tsv", "jsonl", "ndjson", "json", "parquet"])
+    if upload is None:
+        st.info(f"Upload a file of up to {MAX_BYTES // 1_000_000} MB with a text column (optional: label, a "
+                "second text, columns to slice by).")
+        st.stop()
+    data, filename = upload.getvalue(), upload.name
+else:
+    path = SAMPLE_SETS["reviews"]
+    data, filename = path.read_bytes(), path.name
+
+try:
+    table = cached_read_table(data, filename)
+    guessed = guess_text_column(table)
+except AttnvizError as exc:
+    show_error(exc)
+    st.stop()
+
+columns = list(table.columns)
+st.caption(f"**{filename}** · {len(table):,} rows · columns: {', '.join(columns)}")
+with st.expander("Preview", expanded=False):
+    st.dataframe(table.head(10), hide_index=True, width="stretch")
+
+with st.form("audit_settings"):
+    c1, c2, c3 = st.columns(3)
+    text_column = c1.selectbox("Text column", columns, index=columns.index(guessed))
+    label_options = [NONE, *columns]
+    label_column = c2.selectbox("Label column (gold labels)", label_options,
+                                index=label_options.index("label") if "label" in columns else 0)
+    pair_column = c3.selectbox("Second text (sentence pairs)", [NONE, *columns])
+    slice_columns = st.multiselect("Slice by", [c for c in columns if c != text_column],
+                                   default=["topic"] if "topic" in columns else [])
+    methods = st.multiselect("Attribution methods", METHODS, default=["integrated_gradients"],
+                             format_func=lambda m: METHOD_TITLES.get(m, m),
+                             help="Integrated Gradients, saliency and input × gradient run batched; the others "
+                                  "one example at a time (slower).")
+    c4, c5, c6 = st.columns(3)
+    limit = c4.number_input("Examples (first N rows)", 1, 100_000, min(len(table), 100))
+    n_steps = c5.number_input("Integrated Gradients steps", 2, 200, 16)
+    faithfulness = c6.checkbox("Measure faithfulness", value=True,
+                               help="ERASER comprehensiveness/sufficiency and deletion/insertion per example "
+                                    "(re-runs the model on inputs with words deleted).")
+    run = st.form_submit_button("Run audit", type="primary")
+
+try:
+    dataset = prepare_dataset(table, text_column=text_column, label_column=None if label_column == NONE else label_column,
+                              pair_column=None if pair_column == NONE else pair_column,
+                              slice_columns=slice_columns, limit=int(limit), source=filename,
+                              sha256=hashlib.sha256(data).hexdigest())
+    settings = AuditSettings(methods=tuple(methods), n_steps=int(n_steps), faithfulness=faithfulness)
+except AttnvizError as exc:
+    show_error(exc)
+    st.stop()
+
+key = current_model_key()
+run_key = (key, dataset.sha256, text_column, label_column, pair_column, tuple(slice_columns), int(limit),
+           tuple(methods), int(n_steps), faithfulness)
+stored = st.session_state.get(RESULT_KEY)
+if st.session_state.pop(CANCELLED_KEY, False) and not run:
+    st.warning("Audit cancelled. The examples that finished are cached: press **Run audit** to resume.")
+if run:
+    st.button("Cancel", on_click=mark_cancelled,
+              help="Stops after the current batch; finished examples stay cached, so Run resumes.")
+    try:
+        result = run_audit_with_progress(key, dataset, settings)
+    except AttnvizError as exc:
+        show_error(exc)
+        st.stop()
+    stored = (run_key, result, None)
+    st.session_state[RESULT_KEY] = stored
+elif stored is None or stored[0] != run_key:
+    if stored is not None:
+        st.info("The settings changed since the last run: press **Run audit** (finished examples come from the "
+                "cache).")
+    else:
+        st.info("Choose the columns and methods, then press **Run audit**.")
+    st.stop()
+
+_, result, files = stored
+if result.cancelled:
+    st.warning(f"Cancelled after {len(result.examples)} of {result.total} examples: press Run audit to resume.")
+summary = aggregate.summary(result)
+acc = aggregate.accuracy(result)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Examples", f"{summary['ok']} / {result.total}")
+m2.metric("Accuracy", "n/a" if acc["accuracy"] is None else f"{acc['accuracy']:.1%}")
+m3.metric("Errors", summary["errors"])
+m4.metric("From cache", summary["cache_hits"])
+for note in [*dataset.notes, acc["note"]]:
+    if note:
+        st.caption(note)
+errors = [ex for ex in result.examples if ex.status == "error"]
+if errors:
+    with st.expander(f"{len(errors)} example(s) failed"):
+        st.dataframe([{"row": ex.index, "error": ex.error} for ex in errors], hide_index=True)
+
+figs = build_figures(result)
+tabs = st.tabs(["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Examples"])
+with tabs[0]:
+    st.plotly_chart(figs["outputs"], width="stretch")
+    if "confusion" in figs:
+        st.plotly_chart(figs["confusion"], width="stretch")
+with tabs[1]:
+    st.caption("Clark et al. (2019) statistics averaged over the examples. Cell text: the share of examples in "
+               "which the head shows that pattern.")
+    for name in ("head_patterns", "head_special", "head_entropy"):
+        st.plotly_chart(figs[name], width="stretch")
+with tabs[2]:
+    shown = [n for n in figs if n.startswith("top_tokens_")]
+    for name in shown:
+        st.plotly_chart(figs[name], width="stretch")
+    if not shown:
+        st.info("No attribution methods were chosen.")
+with tabs[3]:
+    for name in ("agreement", "faithfulness"):
+        if name in figs:
+            st.plotly_chart(figs[name], width="stretch")
+    faith = aggregate.faithfulness_summary(result)
+    if not faith.empty:
+        st.dataframe(faith.round(4), hide_index=True, width="stretch")
+    if "agreement" not in figs and "faithfulness" not in figs:
+        st.info("Choose two or more methods for agreement, or turn on faithfulness.")
+with tabs[4]:
+    if result.slice_columns:
+        column = st.selectbox("Slice column", list(result.slice_columns))
+        st.plotly_chart(figs[slice_figure_name(column)], width="stretch")
+        st.dataframe(aggregate.slices(result, column).round(4), hide_index=True, width="stretch")
+    else:
+        st.info("Choose columns under *Slice by* to break the results down.")
+with tabs[5]:
+    st.dataframe(result.to_dataframe(), hide_index=True, width="stretch")
+
+st.subheader("Report")
+if files is None:
+    with st.spinner("Building the report …"):
+        files = report_bytes(result)
+    st.session_state[RESULT_KEY] = (run_key, result, files)
+d1, d2, d3 = st.columns(3)
+d1.download_button("report.html", files["report.html"], "report.html", "text/html",
+                   help="Standalone: opens offline, figures interactive.")
+d2.download_button("report.json", files["report.json"], "report.json", "application/json",
+                   help="Provenance (model weights hash, versions, device, seeds, settings, time) and every result.")
+d3.download_button("results.csv", files["results.csv"], "results.csv", "text/csv")
+st.caption("PNG and SVG figures: `python -m attnviz audit --data FILE --out DIR` writes them to DIR/figures "
+           "(or use the camera icon on each figure).")
