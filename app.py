@@ -12,6 +12,8 @@ pages = [
     st.Page("pages/attribution.py", title="Attribution", icon=":material/balance:"),
     st.Page("pages/lab.py", title="Attention Lab", icon=":material/science:"),
     st.Page("pages/bias.py", title="Bias probes", icon=":material/diversity_3:"),
+    st.Page("pages/compare_two.py", title="Compare two", icon=":material/compare_arrows:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
 ]
 navigation = st.navigation(pages)
 mark_entrypoint()
