@@ -123,3 +123,15 @@ def test_result_serialises(gpt2):
     assert df["token"].tolist() == list(gen.generated_tokens) and df["position"].iloc[0] == gen.n_prompt
     with pytest.raises(InputError):
         GenerationResult.from_json("{}")
+
+
+def test_next_token_target_by_id_matches_by_string(gpt2):
+    from attnviz.models.targets import NextTokenTarget
+
+    by_name = gpt2.attribute("The dog", "saliency", target=NextTokenTarget("river"))
+    river = gpt2.tokenizer.convert_tokens_to_ids("river")
+    by_id = gpt2.attribute("The dog", "saliency", target=NextTokenTarget(token_id=river))
+    assert by_id.target == by_name.target and by_id.output == pytest.approx(by_name.output, rel=1e-6)
+    np.testing.assert_allclose(by_id.scores, by_name.scores, rtol=1e-5)
+    with pytest.raises(InputError, match="does not exist"):
+        gpt2.attribute("The dog", "saliency", target=NextTokenTarget(token_id=10**6))
