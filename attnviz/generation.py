@@ -188,6 +188,7 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
         raise InputError(f"The prompt has {n_prompt} tokens and fills the model's context of {handle.max_length}: "
                          "shorten it to leave room for the continuation.")
     steps = int(min(max_new_tokens, room))
+    _check_size(handle, n_prompt + steps)  # before generating: the one extraction must fit
     ids = enc.inputs["input_ids"]
     eos = _eos_ids(handle) if stop_at_eos else set()
     generator = None
@@ -233,6 +234,15 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
         settings=settings, stop_reason=stop_reason, model_name=handle.name)
 
 
+def _check_size(handle, n: int) -> None:
+    from .models.handle import MAX_ATTENTION_VALUES
+
+    L, H = handle.num_layers, handle.num_heads
+    if L * H * n * n > MAX_ATTENTION_VALUES:
+        raise ResourceError(f"{L} layers × {H} heads × {n}² tokens is {L * H * n * n:,} attention values (limit "
+                            f"{MAX_ATTENTION_VALUES:,}): generate fewer tokens or shorten the prompt.")
+
+
 def _cache_argument(model) -> str:
     """transformers ≥ 5.2x names the KV cache ``cache``; older models ``past_key_values``."""
     import inspect
@@ -244,13 +254,11 @@ def _extract(handle, ids, enc, new_ids) -> AttentionResult:
     """One forward over prompt + continuation, every layer's weights kept: [layers, heads, N, N]."""
     import torch
 
-    from .models.handle import MAX_ATTENTION_VALUES, AttentionSite, _token_kind
+    from .models.handle import AttentionSite, _token_kind
 
     n = ids.shape[1]
     L, H = handle.num_layers, handle.num_heads
-    if L * H * n * n > MAX_ATTENTION_VALUES:
-        raise ResourceError(f"{L} layers × {H} heads × {n}² tokens is too much attention to keep: "
-                            "generate fewer tokens or shorten the prompt.")
+    _check_size(handle, n)
     _, records = handle.forward({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
     attentions = np.empty((L, H, n, n), dtype=np.float32)
     for layer in range(L):

@@ -135,3 +135,14 @@ def test_next_token_target_by_id_matches_by_string(gpt2):
     np.testing.assert_allclose(by_id.scores, by_name.scores, rtol=1e-5)
     with pytest.raises(InputError, match="does not exist"):
         gpt2.attribute("The dog", "saliency", target=NextTokenTarget(token_id=10**6))
+
+
+def test_too_much_attention_is_refused_before_generating(gpt2, monkeypatch):
+    from attnviz.errors import ResourceError
+    from attnviz.models import handle as handle_module
+
+    n = len(gpt2.encode("Seven green dogs")) + 4
+    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", gpt2.num_layers * gpt2.num_heads * n * n - 1)
+    with pytest.raises(ResourceError, match="attention values"):
+        generate(gpt2, "Seven green dogs", max_new_tokens=4)
+    assert generate(gpt2, "Seven green dogs", max_new_tokens=3).n_generated == 3
