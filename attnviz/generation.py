@@ -196,10 +196,10 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
         generator = torch.Generator(device=handle.device).manual_seed(int(seed))
     new_ids, probabilities, stop_reason = [], [], "length"
     past = None
-    cache_arg = _cache_argument(handle.model)
+    cache_arg, last_only = _forward_arguments(handle.model)
     for _ in range(steps):
         inputs = {"input_ids": ids if past is None else ids[:, -1:],
-                  "attention_mask": torch.ones_like(ids), "use_cache": True}
+                  "attention_mask": torch.ones_like(ids), "use_cache": True, **last_only}
         if past is not None:
             inputs[cache_arg] = past
         out, _ = handle.forward(inputs, need_weights=False)
@@ -243,11 +243,17 @@ def _check_size(handle, n: int) -> None:
                             f"{MAX_ATTENTION_VALUES:,}): generate fewer tokens or shorten the prompt.")
 
 
-def _cache_argument(model) -> str:
-    """transformers ≥ 5.2x names the KV cache ``cache``; older models ``past_key_values``."""
+def _forward_arguments(model) -> tuple[str, dict]:
+    """(the KV-cache argument's name, extra arguments that keep only the last position's logits).
+
+    transformers ≥ 5.2x names the KV cache ``cache``, older models ``past_key_values``; ``logits_to_keep=1``
+    skips the LM head (vocabulary × width per position) everywhere but the position that predicts.
+    """
     import inspect
 
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    params = inspect.signature(model.forward).parameters
+    return ("cache" if "cache" in params else "past_key_values",
+            {"logits_to_keep": 1} if "logits_to_keep" in params else {})
 
 
 def _extract(handle, ids, enc, new_ids) -> AttentionResult:
@@ -259,7 +265,8 @@ def _extract(handle, ids, enc, new_ids) -> AttentionResult:
     n = ids.shape[1]
     L, H = handle.num_layers, handle.num_heads
     _check_size(handle, n)
-    _, records = handle.forward({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+    _, last_only = _forward_arguments(handle.model)
+    _, records = handle.forward({"input_ids": ids, "attention_mask": torch.ones_like(ids), **last_only})
     attentions = np.empty((L, H, n, n), dtype=np.float32)
     for layer in range(L):
         weights = records.get(AttentionSite("self", layer))
