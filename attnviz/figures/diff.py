@@ -12,6 +12,7 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
+from ..attribution import METHOD_TITLES
 from ..comparison import AttentionDiff, AttributionDiff
 from .attention import axis_labels
 
@@ -62,8 +63,8 @@ def attention_diff_heatmap(diff: AttentionDiff, layer_pos: int = 0, head: int | 
     title = f"Attention B − A · {diff.layer_labels[layer_pos]} · {what}"
     P = len(labels)
     fig.update_layout(
-        title={"text": _esc(title) + _subtitle(diff.note)}, height=int(min(900, max(360, 16 * P + 170))),
-        margin=_MARGIN, plot_bgcolor="#eeeeee",
+        title={"text": _esc(title) + _subtitle(diff.note), "y": 0.995, "yanchor": "top"},
+        height=int(min(960, max(400, 16 * P + 230))), margin={**_MARGIN, "t": 150}, plot_bgcolor="#eeeeee",
         xaxis={"title": {"text": "key (attended to)"}, "side": "top", "tickangle": -60, "type": "category",
                "showticklabels": P <= 128},
         yaxis={"title": {"text": "query (attending)"}, "autorange": "reversed", "type": "category",
@@ -103,7 +104,7 @@ def attribution_diff_heatmap(diff: AttributionDiff) -> go.Figure:
     n = len(labels)
     custom = np.stack([diff.a, diff.b, diff.diff], axis=-1).astype(np.float32)
     fig = go.Figure(go.Heatmap(
-        z=rel.astype(np.float32), x=np.arange(n), y=[_esc(m) for m in diff.methods], text=[labels] * len(diff.methods),
+        z=rel.astype(np.float32), x=np.arange(n), y=[_esc(METHOD_TITLES.get(m, m)) for m in diff.methods], text=[labels] * len(diff.methods),
         customdata=custom, colorscale=DIVERGING, zmin=-1.0, zmax=1.0, zmid=0.0, xgap=1, ygap=2, hoverongaps=False,
         colorbar={"title": {"text": "(B − A) / max"}},
         hovertemplate="%{text}<br>method: %{y}<br>A: %{customdata[0]:.4g}<br>B: %{customdata[1]:.4g}"
@@ -133,7 +134,7 @@ def attribution_diff_bars(diff: AttributionDiff, method: str) -> go.Figure:
                hovertemplate="%{text}<br>B: %{y:.4g}<extra></extra>"),
     ])
     fig.update_layout(
-        barmode="group", title={"text": f"{_esc(method)}: A and B ({diff.scale})" + _subtitle(diff.note)},
+        barmode="group", title={"text": f"{_esc(METHOD_TITLES.get(method, method))}: A and B ({diff.scale})" + _subtitle(diff.note)},
         height=380, margin=_MARGIN, legend={"orientation": "h", "y": -0.25},
         xaxis={"tickmode": "array", "tickvals": list(x), "ticktext": labels, "tickangle": -60,
                "showticklabels": len(labels) <= 128},

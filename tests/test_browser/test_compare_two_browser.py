@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers import ARTIFACTS
+from tests.test_browser.test_bias_browser import screenshot_whole_page
 
 pytestmark = pytest.mark.browser
 
@@ -20,9 +20,10 @@ def test_compare_two_renders_the_counterfactual_pair(app_url, page):
         "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('he→she'))",
         timeout=180_000,
     )
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=180_000)
+    screenshot_whole_page(page, "compare_two_attention.png")
     page.get_by_role("tab", name="Attribution").click()
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=180_000)
     page.get_by_text("Attribution B − A per method").first.wait_for(timeout=60_000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "compare_two_page.png"), full_page=True)
+    screenshot_whole_page(page, "compare_two_page.png")
     assert not errors, errors

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers import ARTIFACTS
+from tests.test_browser.test_bias_browser import screenshot_whole_page
 
 pytestmark = pytest.mark.browser
 
@@ -21,6 +21,5 @@ def test_generate_page_explains_then_generates_with_a_causal_lm(app_url, page, t
     page.get_by_text("Continuation", exact=True).wait_for(timeout=180_000)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=180_000)
     page.get_by_text("Which earlier tokens raised").first.wait_for(timeout=120_000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "generate_page.png"), full_page=True)
+    screenshot_whole_page(page, "generate_page.png")
     assert not errors, errors
