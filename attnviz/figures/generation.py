@@ -66,9 +66,9 @@ def token_attention_rows(result: GenerationResult, step: int, *, which: str = "p
     fig.update_layout(
         title={"text": f"Step {step} ({token}): {html.escape(ROWS[which], quote=False)}<br><sup>{what}; "
                        "right of the dotted line: generated tokens</sup>"},
-        height=int(min(700, max(260, 26 * len(y) + 170))), margin=_MARGIN,
+        height=int(min(760, max(300, 26 * len(y) + 230))), margin=_MARGIN,
         xaxis={"tickmode": "array", "tickvals": list(range(len(keys))), "ticktext": axis_labels(keys),
-               "tickangle": -60, "showticklabels": len(keys) <= 128, "side": "top"},
+               "tickangle": -60, "showticklabels": len(keys) <= 128},
         yaxis={"type": "category", "autorange": "reversed"},
     )
     return fig
