@@ -75,15 +75,18 @@ class Alignment:
     @property
     def labels(self) -> tuple[str, ...]:
         """One label per grid position: the unit, "a→b" for a swap, "a (A only)" / "b (B only)" for gaps."""
+        def show(unit: str) -> str:
+            return unit.strip() or unit  # words keep their leading space (" cat"); tokens may be " "
+
         out = []
         for i, j in self.pairs:
             if i >= 0 and j >= 0:
-                a, b = self.units_a[i], self.units_b[j]
+                a, b = show(self.units_a[i]), show(self.units_b[j])
                 out.append(a if a == b else f"{a}→{b}")
             elif i >= 0:
-                out.append(f"{self.units_a[i]} (A only)")
+                out.append(f"{show(self.units_a[i])} (A only)")
             else:
-                out.append(f"{self.units_b[j]} (B only)")
+                out.append(f"{show(self.units_b[j])} (B only)")
         return tuple(out)
 
     def gap_note(self) -> str:

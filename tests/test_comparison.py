@@ -24,6 +24,28 @@ def tiny_bert(tiny_model_dirs):
     return attnviz.load_model(str(tiny_model_dirs["bert"]), device="cpu")
 
 
+@pytest.fixture(scope="module")
+def bpe_gpt2(tmp_path_factory):
+    """A tiny GPT-2 with its own byte-level BPE tokenizer (trained here): a different tokenizer than MiniLM's."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(["Nurses vaccinate children in the city.", "The engineer walked quietly."] * 5,
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    path = tmp_path_factory.mktemp("bpe-gpt2")
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=64,
+                               bos_token_id=0, eos_token_id=0)).save_pretrained(path)
+    tok.save_pretrained(path)
+    return attnviz.load_model(str(path), device="cpu")
+
+
 # ------------------------------------------------------------------ alignment
 def test_same_length_swap_aligns_one_to_one():
     al = align(["[CLS]", "he", "is", "a", "nurse", "[SEP]"], ["[CLS]", "she", "is", "a", "nurse", "[SEP]"])
@@ -80,9 +102,8 @@ def test_counterfactual_swap_is_b_minus_a_head_by_head(default_handle):
 
 
 def test_inserted_words_are_gaps_and_aligned_cells_match_the_extractions(default_handle, rng):
-    from tests.helpers import random_sentence
-
-    extra = random_sentence(rng, 2).lower().strip(" .,")
+    # fresh inserted words, none of them a word of the sentence itself
+    extra = " ".join(rng.choice(["quietly", "bright", "seven", "green", "heavy", "never", "under"], size=2))
     text_a, text_b = "The doctor read the paper.", f"The doctor {extra} read the paper."
     a, b = default_handle.attention(text_a), default_handle.attention(text_b)
     d = attention_diff(a, b, name_a="A", name_b="B")
@@ -160,3 +181,22 @@ def test_attribution_words_align_across_models(default_handle, tiny_bert):
     assert list(d.labels) == words
     with pytest.raises(InputError, match="no attribution method in common"):
         attribution_diff({"saliency": None}, {"occlusion": None})
+
+
+def test_different_tokenizers_align_by_words(default_handle, bpe_gpt2):
+    text = "Nurses vaccinate zebras."
+    tokens_b = bpe_gpt2.encode(text).tokens
+    assert len(tokens_b) != len(default_handle.encode(text).tokens)  # really different tokenizations
+    d = compare_attention(default_handle, text, bpe_gpt2)
+    assert d.labels == ("[CLS] (A only)", "Nurses", "vaccinate", "zebras", ".", "[SEP] (A only)")
+    assert d.level == "word" and not d.per_head and "2 only in A" in d.note
+    # B's "zebras" row: the BPE model's token attention pooled by hand (mean over layers and heads)
+    att_b = bpe_gpt2.attention(text).attentions.mean(axis=(0, 1))
+    words_b = bpe_gpt2.encode(text).words
+    zebras = next(idx for w, idx in words_b if w.strip() == "zebras")
+    nurses = next(idx for w, idx in words_b if w.strip() == "Nurses")
+    expected = att_b[np.ix_(zebras, nurses)].sum(1).mean()
+    assert d.b[0, 0, 3, 1] == pytest.approx(expected, abs=1e-6)
+    attr = compare_attributions(default_handle, text, bpe_gpt2, methods=["input_x_gradient"], scale="share")
+    assert attr.labels == d.labels and "different numbers" in attr.note
+    np.testing.assert_allclose(np.nansum(np.abs(attr.b)), 1.0, atol=1e-5)  # B has no gaps: all its share
