@@ -10,9 +10,12 @@ st.set_page_config(page_title="attnviz", page_icon="🔎", layout="wide")
 pages = [
     st.Page("pages/attention.py", title="Attention", icon=":material/grid_view:", default=True),
     st.Page("pages/attribution.py", title="Attribution", icon=":material/balance:"),
-    st.Page("pages/lab.py", title="Attention Lab", icon=":material/science:"),
+    st.Page("pages/compare_two.py", title="Compare two", icon=":material/compare_arrows:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page("pages/bias.py", title="Bias probes", icon=":material/diversity_3:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
+    st.Page("pages/lab.py", title="Attention Lab", icon=":material/science:"),
+
 ]
 navigation = st.navigation(pages)
 mark_entrypoint()

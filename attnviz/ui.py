@@ -474,3 +474,45 @@ def run_audit_with_progress(model_key: tuple[str, str, str], dataset, settings, 
     bar.progress(1.0, text=f"Done: {len(result.ok)} of {result.total} examples"
                            + (f" ({result.cache_hits} from the cache)" if result.cache_hits else ""))
     return result
+
+# --- compare two / generate ---
+def model_b_key(name: str) -> tuple[str, str, str]:
+    """Model B of the Compare-two page: a typed name on A's device and precision; empty = A's model."""
+    key_a = current_model_key()
+    name = (name or "").strip()
+    if not name or name == key_a[0]:
+        return key_a
+    return (name, key_a[1], key_a[2])
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_words(model_key: tuple[str, str, str], text: str) -> tuple:
+    """(word text, token positions) per word of ``text``: what word-level comparisons pool over."""
+    return handle_for(model_key).encode(text).words
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_shared_target(model_key: tuple[str, str, str], text: str):
+    """The model's default target with A's predicted label fixed (both sides explain the same number)."""
+    from attnviz.comparison import shared_target
+
+    return shared_target(handle_for(model_key), text)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_generation(model_key: tuple[str, str, str], prompt: str, max_new_tokens: int, do_sample: bool,
+                      temperature: float, top_k: int, seed: int):
+    """A continuation plus its one-pass attention, cached by every decoding setting."""
+    from attnviz.generation import generate
+
+    return generate(handle_for(model_key), prompt, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                    temperature=temperature, top_k=top_k, seed=seed)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_generated_attribution(model_key: tuple[str, str, str], generation_args: tuple, step: int, method: str):
+    """Attribution of generated token ``step``; ``generation_args`` are cached_generation's after the key."""
+    from attnviz.generation import attribute_generated
+
+    generation = cached_generation(model_key, *generation_args)
+    return attribute_generated(handle_for(model_key), generation, step, method)

@@ -97,10 +97,15 @@ class MaskedTokenTarget:
 
 @dataclass(frozen=True)
 class NextTokenTarget:
-    """Probability of the next token after the text (causal LMs); None = the top prediction."""
+    """Probability of the next token after the text (causal LMs); None = the top prediction.
+
+    ``token_id`` names the token by its id instead (what generation explains: a generated token's
+    string need not re-tokenise to that one id, e.g. a partial UTF-8 byte).
+    """
 
     token: str | None = None
     output: str = "probability"
+    token_id: int | None = None
 
 
 Target = ClassTarget | ZeroShotTarget | SimilarityTarget | MaskedTokenTarget | NextTokenTarget
@@ -341,7 +346,12 @@ def _bind_next(handle, target: NextTokenTarget, encoding, fixed) -> Scorer:
     _check_output(target.output)
     tok = handle.tokenizer
     logits = _probe(handle, encoding).logits[0, -1]
-    index = int(logits.argmax()) if target.token is None else _token_id(handle, target.token)
+    if target.token_id is not None:
+        if not 0 <= int(target.token_id) < logits.shape[-1]:
+            raise InputError(f"Token id {target.token_id} does not exist: this model has {logits.shape[-1]} tokens.")
+        index = int(target.token_id)
+    else:
+        index = int(logits.argmax()) if target.token is None else _token_id(handle, target.token)
     word = tok.convert_ids_to_tokens(index)
     output = target.output
 

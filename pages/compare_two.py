@@ -1,0 +1,143 @@
+"""Compare two: the same view for two inputs (a counterfactual pair) or two models, and B − A."""
+
+import streamlit as st
+
+from attnviz.attribution import METHOD_TITLES
+from attnviz.comparison import SCALES, attention_diff, attribution_diff
+from attnviz.errors import AttnvizError
+from attnviz.figures import attention as afigs
+from attnviz.figures import diff as dfigs
+from attnviz.ui import (
+    cached_attention,
+    cached_attribution,
+    cached_shared_target,
+    cached_words,
+    current_model,
+    current_model_key,
+    ensure_entrypoint,
+    handle_for,
+    model_b_key,
+    show_error,
+)
+
+EXAMPLE_A, EXAMPLE_B = "He is a nurse.", "She is a nurse."
+METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap", "occlusion", "lime", "shap",
+           "rollout", "grad_attention"]
+MEAN = "mean over heads"
+
+ensure_entrypoint()
+st.title("Compare two")
+st.caption("The same view for two inputs (e.g. a counterfactual pair) or two models, side by side, and their "
+           "difference B − A on aligned positions (red: higher in B, blue: higher in A). A change in attention "
+           "is not by itself a change in what the model decides: read it next to the attributions.")
+
+handle_a = current_model()
+if handle_a is None:
+    st.stop()
+key_a = current_model_key()
+
+with st.form("compare_input"):
+    cols = st.columns(2)
+    text_a = cols[0].text_area("Text A", EXAMPLE_A, key="compare_text_a", height=80, max_chars=20_000)
+    text_b = cols[1].text_area("Text B", EXAMPLE_B, key="compare_text_b", height=80, max_chars=20_000)
+    model_b = st.text_input(
+        "Model B (empty = the sidebar's model)", "", key="compare_model_b",
+        help="A Hugging Face id in the local cache or a local directory (safetensors). Model A is the sidebar's.")
+    st.form_submit_button("Compare", type="primary")
+
+key_b = model_b_key(model_b)
+same_model = key_b == key_a
+try:
+    with st.spinner(f"Loading {key_b[0]} …"):
+        handle_b = handle_for(key_b)
+    result_a = cached_attention(key_a, text_a, None, None, None)
+    result_b = cached_attention(key_b, text_b, None, None, None)
+except AttnvizError as exc:
+    show_error(exc)
+    st.stop()
+
+name_a = f"A ({handle_a.name})" if not same_model else "A"
+name_b = f"B ({handle_b.name})" if not same_model else "B"
+if same_model:
+    st.caption(f"Both sides: **{handle_a.name}**. Tokens are aligned with difflib's SequenceMatcher; a swap of "
+               "the same length (he → she) pairs 1:1, other unmatched tokens are gaps.")
+else:
+    st.caption(f"A: **{handle_a.name}**, B: **{handle_b.name}**. Two models have different tokenizers and heads: "
+               "each side's attention is pooled into words (sum over a word's key tokens, mean over its query "
+               "tokens) and only the **mean over heads per aligned word** is compared.")
+
+attention_tab, attribution_tab = st.tabs(["Attention", "Attribution"])
+
+with attention_tab:
+    level = "word"
+    if same_model:
+        level = st.radio("Align by", ["token", "word"], horizontal=True, key="compare_level",
+                         help="Words: subword tokens pooled into words before aligning.")
+    try:
+        words_a = cached_words(key_a, text_a) if level == "word" else None
+        words_b = cached_words(key_b, text_b) if level == "word" else None
+        diff = attention_diff(result_a, result_b, level=level, words_a=words_a, words_b=words_b,
+                              name_a=name_a, name_b=name_b)
+    except AttnvizError as exc:
+        show_error(exc)
+        st.stop()
+    controls = st.columns(2)
+    layer_pos = controls[0].selectbox("Layer", range(len(diff.layer_labels)), key="compare_layer",
+                                      format_func=lambda i: diff.layer_labels[i])
+    head_options = [MEAN] + (list(range(result_a.num_heads)) if diff.per_head else [])
+    head_choice = controls[1].selectbox("Head", head_options, key="compare_head",
+                                        format_func=lambda h: h if h == MEAN else f"head {h}")
+    head = None if head_choice == MEAN else int(head_choice)
+    sides = st.columns(2)
+    for column, result, name in ((sides[0], result_a, name_a), (sides[1], result_b, name_b)):
+        with column:
+            if len(diff.layer_labels) == 1 and diff.layer_labels[0].startswith("mean of all"):
+                fig = afigs.attention_heatmap(result.attentions.mean(axis=(0, 1)), result.tokens, result.tokens,
+                                              title=f"{name}: mean of all layers and heads")
+            elif head is None:
+                fig = afigs.mean_heads_heatmap(result, layer_pos)
+                fig.update_layout(title={"text": f"{name} · " + fig.layout.title.text})
+            else:
+                fig = afigs.head_heatmap(result, layer_pos, head)
+                fig.update_layout(title={"text": f"{name} · " + fig.layout.title.text})
+            st.plotly_chart(fig, key=f"compare_side_{name[0]}")
+    st.plotly_chart(dfigs.attention_diff_heatmap(diff, layer_pos, head), key="compare_attention_diff")
+    st.caption(diff.note)
+    st.plotly_chart(dfigs.head_diff_grid(diff), key="compare_head_grid")
+    st.download_button("Download the attention comparison (JSON)", diff.to_json(), "attention_diff.json",
+                       "application/json", key="compare_download_attention")
+
+with attribution_tab:
+    methods = st.multiselect("Methods", METHODS, default=["integrated_gradients", "input_x_gradient"],
+                             format_func=lambda m: METHOD_TITLES.get(m, m), key="compare_methods")
+    scale = st.radio("Scale", list(SCALES), index=0 if same_model else 1, horizontal=True,
+                     key="compare_scale_" + ("one_model" if same_model else "two_models"),
+                     format_func=lambda s: SCALES[s],
+                     help="Two models (or two different targets) explain different numbers: compare shapes.")
+    if not methods:
+        st.info("Choose at least one method.")
+        st.stop()
+    try:
+        target = cached_shared_target(key_a, text_a) if same_model else None
+        attrs_a, attrs_b = {}, {}
+        with st.spinner("Running explainers on A and B …"):
+            for method in methods:
+                attrs_a[method] = cached_attribution(key_a, text_a, None, target, method)
+                attrs_b[method] = cached_attribution(key_b, text_b, None, target, method)
+        adiff = attribution_diff(attrs_a, attrs_b, level="auto" if same_model else "word", scale=scale,
+                                 name_a=name_a, name_b=name_b)
+    except AttnvizError as exc:
+        show_error(exc)
+        st.stop()
+    first = methods[0]
+    st.markdown(f"**Explained** — A: `{attrs_a[first].target}` = {attrs_a[first].output:.4g} · "
+                f"B: `{attrs_b[first].target}` = {attrs_b[first].output:.4g}")
+    if same_model:
+        st.caption("Both sides explain the label predicted for A, so the scores answer the same question.")
+    st.plotly_chart(dfigs.attribution_diff_heatmap(adiff), key="compare_attribution_diff")
+    shown = st.selectbox("Method, side by side", list(adiff.methods), key="compare_bars_method",
+                         format_func=lambda m: METHOD_TITLES.get(m, m))
+    st.plotly_chart(dfigs.attribution_diff_bars(adiff, shown), key="compare_attribution_bars")
+    st.caption(adiff.note)
+    st.download_button("Download the attribution comparison (CSV)", adiff.to_dataframe().to_csv(index=False),
+                       "attribution_diff.csv", "text/csv", key="compare_download_attribution")

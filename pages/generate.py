@@ -1,0 +1,109 @@
+"""Generate: a causal LM continues a prompt; pick a generated token to see its attention and attributions."""
+
+import streamlit as st
+
+from attnviz.attribution import METHOD_TITLES
+from attnviz.errors import AttnvizError
+from attnviz.figures import compare as cfigs
+from attnviz.figures import generation as gfigs
+from attnviz.figures.attention import display_token
+from attnviz.generation import MAX_NEW_TOKENS, ROWS
+from attnviz.ui import (
+    cached_generated_attribution,
+    cached_generation,
+    current_model,
+    current_model_key,
+    ensure_entrypoint,
+    show_error,
+)
+
+EXAMPLE = "The old lighthouse keeper opened the door and"
+METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap", "occlusion", "lime", "shap",
+           "rollout", "grad_attention"]
+EVERY_LAYER = "every layer (mean over heads)"
+
+ensure_entrypoint()
+st.title("Generate")
+st.caption("A causal language model continues your prompt one token at a time. Pick a generated token: the "
+           "attention that produced it (per layer and head) and which earlier tokens raised its probability.")
+
+handle = current_model()
+if handle is None:
+    st.stop()
+if handle.kind != "decoder":
+    st.info(
+        f"**Generation needs a causal language model**, and {handle.name} is an {handle.kind} model: it "
+        "encodes a whole text at once and has no next-token head to continue it with. Enter a GPT-2-like model "
+        "in the sidebar — e.g. `gpt2` if it is in the local Hugging Face cache, or a local directory saved with "
+        "`save_pretrained` (safetensors) — and press **Load model**. The other pages keep working with this model.",
+        icon=":material/auto_awesome:")
+    st.stop()
+
+with st.form("generate_input"):
+    prompt = st.text_area("Prompt", EXAMPLE, key="generate_prompt", height=80, max_chars=20_000)
+    cols = st.columns([2, 1.3, 1, 1, 1])
+    max_new = cols[0].slider("New tokens", 1, MAX_NEW_TOKENS, 12, key="generate_max_new")
+    decoding = cols[1].radio("Decoding", ["greedy", "sampling"], horizontal=True, key="generate_decoding",
+                             help="Greedy takes the most probable token each step; sampling draws from the "
+                                  "model's distribution (seeded: the same seed gives the same text).")
+    temperature = cols[2].number_input("Temperature", 0.05, 5.0, 1.0, 0.05, key="generate_temperature",
+                                       help="Sampling only: logits / temperature before the softmax.")
+    top_k = cols[3].number_input("Top-k (0 = all)", 0, 1000, 0, 1, key="generate_top_k",
+                                 help="Sampling only: draw among the k most probable tokens.")
+    seed = cols[4].number_input("Seed", 0, 2**31 - 1, 0, 1, key="generate_seed")
+    st.form_submit_button("Generate", type="primary")
+
+do_sample = decoding == "sampling"
+generation_args = (prompt, int(max_new), do_sample, float(temperature) if do_sample else 1.0,
+                   int(top_k) if do_sample else 0, int(seed) if do_sample else 0)
+key = current_model_key()
+try:
+    with st.spinner("Generating …"):
+        generation = cached_generation(key, *generation_args)
+except AttnvizError as exc:
+    show_error(exc)
+    st.stop()
+
+st.markdown("**Continuation**")
+st.text(generation.continuation or "∅")
+if generation.stop_reason == "eos":
+    st.caption("Stopped at the model's end-of-sequence token.")
+elif generation.n_generated < max_new:
+    st.caption(f"Stopped after {generation.n_generated} tokens: the model's context of {handle.max_length} is full.")
+
+if st.session_state.get("generate_step", 0) >= generation.n_generated:
+    st.session_state["generate_step"] = 0  # a shorter continuation than the last one
+if generation.n_generated > 1:
+    step = st.select_slider(
+        "Generated token", options=list(range(generation.n_generated)), key="generate_step",
+        format_func=lambda t: f"{t}: {display_token(generation.generated_tokens[t])}")
+else:
+    step = 0
+st.plotly_chart(gfigs.generated_probabilities(generation, chosen=step), key="generate_probabilities")
+
+st.subheader("Attention")
+controls = st.columns(2)
+which = controls[0].radio("Row", list(ROWS), horizontal=True, key="generate_row", format_func=lambda r: {
+    "predicting": "that produced the token", "own": "the token's own"}[r], help=" · ".join(
+    f"{k}: {v}" for k, v in ROWS.items()))
+layer_choice = controls[1].selectbox("Layer", [EVERY_LAYER] + list(range(handle.num_layers)), key="generate_layer",
+                                     format_func=lambda v: v if v == EVERY_LAYER else f"layer {v} (every head)")
+layer = None if layer_choice == EVERY_LAYER else int(layer_choice)
+st.plotly_chart(gfigs.token_attention_rows(generation, step, which=which, layer=layer), key="generate_rows")
+st.caption("For a causal model, the rows seen while generating step by step are the rows of one forward pass over "
+           "prompt + continuation: that one extraction is shown here.")
+
+st.subheader("Attribution")
+method = st.selectbox("Method", METHODS, key="generate_method", format_func=lambda m: METHOD_TITLES.get(m, m))
+try:
+    with st.spinner(f"Running {METHOD_TITLES.get(method, method)} …"):
+        attribution = cached_generated_attribution(key, generation_args, step, method)
+except AttnvizError as exc:
+    show_error(exc)
+    st.stop()
+st.markdown(f"**Explained:** `{attribution.target}` = {attribution.output:.4g}, over the prompt and the "
+            f"{step} token(s) generated before it.")
+st.plotly_chart(cfigs.token_score_rows(attribution.tokens, {METHOD_TITLES.get(method, method): attribution.scores},
+                                       title="Which earlier tokens raised (red) or lowered (blue) its probability"),
+                key="generate_attribution")
+st.dataframe(generation.to_dataframe(), hide_index=True)
