@@ -15,7 +15,6 @@ pages = [
     st.Page("pages/bias.py", title="Bias probes", icon=":material/diversity_3:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
     st.Page("pages/lab.py", title="Attention Lab", icon=":material/science:"),
-
 ]
 navigation = st.navigation(pages)
 mark_entrypoint()
