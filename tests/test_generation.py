@@ -43,6 +43,9 @@ def test_greedy_continuation_and_step_attention_match_transformers(gpt2, eager_g
         np.testing.assert_allclose(gen.attention_row(step), expected, atol=1e-5)
         probs = torch.softmax(out.logits[step][0].float(), -1)
         assert gen.probabilities[step] == pytest.approx(float(probs[gen.generated_ids[step]]), rel=1e-4)
+        top = torch.topk(probs, 5)
+        assert [t for t, _ in gen.alternatives[step]] == gpt2.tokenizer.convert_ids_to_tokens(top.indices.tolist())
+        np.testing.assert_allclose([p for _, p in gen.alternatives[step]], top.values.numpy(), rtol=1e-4)
     assert gen.continuation == gpt2.tokenizer.decode(list(gen.generated_ids))
 
 
@@ -117,7 +120,7 @@ def test_bad_requests_are_input_errors(gpt2, default_handle, tiny_model_dirs):
 def test_result_serialises(gpt2):
     gen = generate(gpt2, "Bright winter music", max_new_tokens=3)
     back = GenerationResult.from_json(gen.to_json())
-    assert back.token_ids == gen.token_ids and back.words == gen.words
+    assert back.token_ids == gen.token_ids and back.words == gen.words and back.alternatives == gen.alternatives
     np.testing.assert_array_equal(back.attention.attentions, gen.attention.attentions)
     df = gen.to_dataframe()
     assert df["token"].tolist() == list(gen.generated_tokens) and df["position"].iloc[0] == gen.n_prompt
