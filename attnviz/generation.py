@@ -206,12 +206,16 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
     past = None
     cache_arg, last_only = _forward_arguments(handle.model)
     for _ in range(steps):
-        inputs = {"input_ids": ids if past is None else ids[:, -1:],
-                  "attention_mask": torch.ones_like(ids), "use_cache": True, **last_only}
-        if past is not None:
-            inputs[cache_arg] = past
+        inputs = {"input_ids": ids if past is None else ids[:, -1:], "attention_mask": torch.ones_like(ids),
+                  **last_only}
+        if cache_arg is not None:
+            inputs["use_cache"] = True
+            if past is not None:
+                inputs[cache_arg] = past
         out, _ = handle.forward(inputs, need_weights=False)
-        past = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if cache_arg is not None:
+            past = getattr(out, "cache", None)
+            past = getattr(out, "past_key_values", None) if past is None else past
         logits = out.logits[0, -1].float()
         probs = torch.softmax(logits, dim=-1)
         if do_sample:
@@ -254,17 +258,18 @@ def _check_size(handle, n: int) -> None:
                             f"{MAX_ATTENTION_VALUES:,}): generate fewer tokens or shorten the prompt.")
 
 
-def _forward_arguments(model) -> tuple[str, dict]:
-    """(the KV-cache argument's name, extra arguments that keep only the last position's logits).
+def _forward_arguments(model) -> tuple[str | None, dict]:
+    """(the KV-cache argument's name or None, extra arguments that keep only the last position's logits).
 
-    transformers ≥ 5.2x names the KV cache ``cache``, older models ``past_key_values``; ``logits_to_keep=1``
-    skips the LM head (vocabulary × width per position) everywhere but the position that predicts.
+    transformers ≥ 5.2x names the KV cache ``cache``, older models ``past_key_values``; a model with
+    neither reruns the whole prefix each step. ``logits_to_keep=1`` skips the LM head (vocabulary × width
+    per position) everywhere but the position that predicts.
     """
     import inspect
 
     params = inspect.signature(model.forward).parameters
-    return ("cache" if "cache" in params else "past_key_values",
-            {"logits_to_keep": 1} if "logits_to_keep" in params else {})
+    cache = next((name for name in ("cache", "past_key_values") if name in params), None)
+    return cache, {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
 
 def _extract(handle, ids, enc, new_ids) -> AttentionResult:

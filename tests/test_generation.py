@@ -149,3 +149,13 @@ def test_too_much_attention_is_refused_before_generating(gpt2, monkeypatch):
     with pytest.raises(ResourceError, match="attention values"):
         generate(gpt2, "Seven green dogs", max_new_tokens=4)
     assert generate(gpt2, "Seven green dogs", max_new_tokens=3).n_generated == 3
+
+
+def test_a_model_without_a_kv_cache_reruns_the_prefix_with_the_same_result(gpt2, monkeypatch):
+    from attnviz import generation
+
+    cached = generate(gpt2, "Heavy storm", max_new_tokens=5)
+    monkeypatch.setattr(generation, "_forward_arguments", lambda model: (None, {}))
+    plain = generate(gpt2, "Heavy storm", max_new_tokens=5)
+    assert plain.token_ids == cached.token_ids
+    np.testing.assert_allclose(plain.probabilities, cached.probabilities, rtol=1e-5)
