@@ -28,6 +28,7 @@ from .attention import AttentionResult
 from .errors import InputError, ResourceError
 
 MAX_NEW_TOKENS = 64
+TOP_ALTERNATIVES = 5
 ROWS = {
     "predicting": "the row of the position before the token: the attention that produced it",
     "own": "the token's own row: what it attends to once it is part of the context",
@@ -41,7 +42,8 @@ class GenerationResult:
     ``token_ids`` [N] prompt + continuation; ``n_prompt`` how many are the prompt; ``probabilities`` [T]
     p(token t | everything before it) under the model's own distribution (temperature 1, no top-k),
     whatever the decoding; ``attention`` the AttentionResult over all N tokens; ``words`` the prompt's
-    words plus one entry per generated token; ``stop_reason`` "length" or "eos".
+    words plus one entry per generated token; ``stop_reason`` "length" or "eos"; ``alternatives`` per
+    step the TOP_ALTERNATIVES most probable tokens and their probabilities (what else it could have said).
     """
 
     prompt: str
@@ -54,6 +56,7 @@ class GenerationResult:
     settings: dict = field(default_factory=dict)
     stop_reason: str = "length"
     model_name: str = ""
+    alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()
 
     def __post_init__(self):
         n = len(self.token_ids)
@@ -65,6 +68,8 @@ class GenerationResult:
             raise ValueError("one probability per generated token")
         if self.stop_reason not in ("length", "eos"):
             raise ValueError("stop_reason must be 'length' or 'eos'")
+        if self.alternatives and len(self.alternatives) != n - self.n_prompt:
+            raise ValueError("alternatives need one entry per generated token")
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -112,6 +117,7 @@ class GenerationResult:
             "probabilities": self.probabilities.astype(float).tolist(), "attention": self.attention.to_json(),
             "words": [[w, list(idx)] for w, idx in self.words], "settings": self.settings,
             "stop_reason": self.stop_reason, "model_name": self.model_name,
+            "alternatives": [[[t, p] for t, p in step] for step in self.alternatives],
         })
 
     @classmethod
@@ -126,7 +132,9 @@ class GenerationResult:
                        attention=AttentionResult.from_json(doc["attention"]),
                        words=tuple((w, tuple(idx)) for w, idx in doc.get("words", [])),
                        settings=doc.get("settings", {}), stop_reason=doc.get("stop_reason", "length"),
-                       model_name=doc.get("model_name", ""))
+                       model_name=doc.get("model_name", ""),
+                       alternatives=tuple(tuple((str(t), float(p)) for t, p in step)
+                                          for step in doc.get("alternatives", [])))
         except InputError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
@@ -194,16 +202,20 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
     generator = None
     if do_sample:
         generator = torch.Generator(device=handle.device).manual_seed(int(seed))
-    new_ids, probabilities, stop_reason = [], [], "length"
+    new_ids, probabilities, alternatives, stop_reason = [], [], [], "length"
     past = None
     cache_arg, last_only = _forward_arguments(handle.model)
     for _ in range(steps):
-        inputs = {"input_ids": ids if past is None else ids[:, -1:],
-                  "attention_mask": torch.ones_like(ids), "use_cache": True, **last_only}
-        if past is not None:
-            inputs[cache_arg] = past
+        inputs = {"input_ids": ids if past is None else ids[:, -1:], "attention_mask": torch.ones_like(ids),
+                  **last_only}
+        if cache_arg is not None:
+            inputs["use_cache"] = True
+            if past is not None:
+                inputs[cache_arg] = past
         out, _ = handle.forward(inputs, need_weights=False)
-        past = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if cache_arg is not None:
+            past = getattr(out, "cache", None)
+            past = getattr(out, "past_key_values", None) if past is None else past
         logits = out.logits[0, -1].float()
         probs = torch.softmax(logits, dim=-1)
         if do_sample:
@@ -216,6 +228,9 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
             choice = int(logits.argmax())
         new_ids.append(choice)
         probabilities.append(float(probs[choice]))
+        top = torch.topk(probs, min(TOP_ALTERNATIVES, probs.shape[-1]))
+        alternatives.append(tuple(zip(handle.tokenizer.convert_ids_to_tokens(top.indices.tolist()),
+                                      (float(p) for p in top.values))))
         ids = torch.cat([ids, torch.tensor([[choice]], dtype=ids.dtype, device=ids.device)], dim=1)
         if choice in eos:
             stop_reason = "eos"
@@ -231,7 +246,7 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
     return GenerationResult(
         prompt=prompt, token_ids=token_ids, n_prompt=n_prompt, continuation=tok.decode(new_ids),
         probabilities=np.asarray(probabilities, dtype=np.float32), attention=attention, words=words,
-        settings=settings, stop_reason=stop_reason, model_name=handle.name)
+        settings=settings, stop_reason=stop_reason, model_name=handle.name, alternatives=tuple(alternatives))
 
 
 def _check_size(handle, n: int) -> None:
@@ -243,17 +258,18 @@ def _check_size(handle, n: int) -> None:
                             f"{MAX_ATTENTION_VALUES:,}): generate fewer tokens or shorten the prompt.")
 
 
-def _forward_arguments(model) -> tuple[str, dict]:
-    """(the KV-cache argument's name, extra arguments that keep only the last position's logits).
+def _forward_arguments(model) -> tuple[str | None, dict]:
+    """(the KV-cache argument's name or None, extra arguments that keep only the last position's logits).
 
-    transformers ≥ 5.2x names the KV cache ``cache``, older models ``past_key_values``; ``logits_to_keep=1``
-    skips the LM head (vocabulary × width per position) everywhere but the position that predicts.
+    transformers ≥ 5.2x names the KV cache ``cache``, older models ``past_key_values``; a model with
+    neither reruns the whole prefix each step. ``logits_to_keep=1`` skips the LM head (vocabulary × width
+    per position) everywhere but the position that predicts.
     """
     import inspect
 
     params = inspect.signature(model.forward).parameters
-    return ("cache" if "cache" in params else "past_key_values",
-            {"logits_to_keep": 1} if "logits_to_keep" in params else {})
+    cache = next((name for name in ("cache", "past_key_values") if name in params), None)
+    return cache, {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
 
 def _extract(handle, ids, enc, new_ids) -> AttentionResult:
@@ -318,4 +334,4 @@ def attribute_generated(handle, result: GenerationResult, step: int, method: str
     return run(ctx, method, **settings)
 
 
-__all__ = ["MAX_NEW_TOKENS", "ROWS", "GenerationResult", "attribute_generated", "check_causal", "generate"]
+__all__ = ["MAX_NEW_TOKENS", "ROWS", "TOP_ALTERNATIVES", "GenerationResult", "attribute_generated", "check_causal", "generate"]

@@ -80,6 +80,9 @@ if generation.n_generated > 1:
 else:
     step = 0
 st.plotly_chart(gfigs.generated_probabilities(generation, chosen=step), key="generate_probabilities")
+if generation.alternatives:
+    st.caption(f"Step {step}, the model's most probable tokens: " + " · ".join(
+        f"`{display_token(t)}` {p:.3g}" for t, p in generation.alternatives[step]))
 
 st.subheader("Attention")
 controls = st.columns(2)

@@ -43,6 +43,9 @@ def test_greedy_continuation_and_step_attention_match_transformers(gpt2, eager_g
         np.testing.assert_allclose(gen.attention_row(step), expected, atol=1e-5)
         probs = torch.softmax(out.logits[step][0].float(), -1)
         assert gen.probabilities[step] == pytest.approx(float(probs[gen.generated_ids[step]]), rel=1e-4)
+        top = torch.topk(probs, 5)
+        assert [t for t, _ in gen.alternatives[step]] == gpt2.tokenizer.convert_ids_to_tokens(top.indices.tolist())
+        np.testing.assert_allclose([p for _, p in gen.alternatives[step]], top.values.numpy(), rtol=1e-4)
     assert gen.continuation == gpt2.tokenizer.decode(list(gen.generated_ids))
 
 
@@ -117,7 +120,7 @@ def test_bad_requests_are_input_errors(gpt2, default_handle, tiny_model_dirs):
 def test_result_serialises(gpt2):
     gen = generate(gpt2, "Bright winter music", max_new_tokens=3)
     back = GenerationResult.from_json(gen.to_json())
-    assert back.token_ids == gen.token_ids and back.words == gen.words
+    assert back.token_ids == gen.token_ids and back.words == gen.words and back.alternatives == gen.alternatives
     np.testing.assert_array_equal(back.attention.attentions, gen.attention.attentions)
     df = gen.to_dataframe()
     assert df["token"].tolist() == list(gen.generated_tokens) and df["position"].iloc[0] == gen.n_prompt
@@ -146,3 +149,13 @@ def test_too_much_attention_is_refused_before_generating(gpt2, monkeypatch):
     with pytest.raises(ResourceError, match="attention values"):
         generate(gpt2, "Seven green dogs", max_new_tokens=4)
     assert generate(gpt2, "Seven green dogs", max_new_tokens=3).n_generated == 3
+
+
+def test_a_model_without_a_kv_cache_reruns_the_prefix_with_the_same_result(gpt2, monkeypatch):
+    from attnviz import generation
+
+    cached = generate(gpt2, "Heavy storm", max_new_tokens=5)
+    monkeypatch.setattr(generation, "_forward_arguments", lambda model: (None, {}))
+    plain = generate(gpt2, "Heavy storm", max_new_tokens=5)
+    assert plain.token_ids == cached.token_ids
+    np.testing.assert_allclose(plain.probabilities, cached.probabilities, rtol=1e-5)

@@ -65,6 +65,9 @@ def test_tiny_gpt2_generates_and_the_view_follows_the_chosen_token(gpt2_key):
     probs, rows, attribution = specs(at)[:3]
     colors = probs["data"][0]["marker"]["color"]
     assert colors[3] != colors[0]  # the chosen token is highlighted
+    top_token, top_p = expected.alternatives[3][0]
+    assert any(c.value.startswith("Step 3, the model's most probable tokens") and f"{top_p:.3g}" in c.value
+               for c in at.caption)
     np.testing.assert_allclose(z_of(rows), expected.attention_row(3).mean(1), atol=1e-6)
     reference = attribute_generated(handle, expected, 3, "input_x_gradient")
     assert any(f"{reference.output:.4g}" in m.value and "p(next" in m.value for m in at.markdown)
