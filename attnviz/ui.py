@@ -52,6 +52,9 @@ def apply_launch_flags(argv: list[str] | None = None) -> None:
     from attnviz.runtime import keep_freed_memory
 
     keep_freed_memory()  # reuse freed attention buffers instead of page-faulting fresh ones per request
+    from attnviz.attribution.shap_method import warm_up_in_background
+
+    warm_up_in_background()  # shap's import + numba JIT (seconds) off the first SHAP click
     if "--trust-remote-code" in (sys.argv[1:] if argv is None else argv):
         os.environ[TRUST_REMOTE_CODE_ENV] = "1"
 

@@ -15,6 +15,8 @@ SHAP, 500 evaluations:
                 deleting a word from the string = deleting its id). Explainer and masker are built in
                 the timed call, as a user writes it.
     attnviz     handle.attribute(text, "shap"), end to end (tokenising and binding the target included).
+    plain/st    the same plain call with f built on sentence-transformers' own ``encode`` (the f users of
+                this model write; the target computed independently of attnviz).
     attnviz/b5  the same with batch_size=5, shap's own default for text: one small request at a time.
   Values are compared with the plain call at 500 evaluations, and with the exact Owen values of the
   tree (the plain call with max_evals large enough to expand the whole tree).
@@ -138,6 +140,35 @@ def plain_shap(ctx, text: str, max_evals: int):
     return explainer([text], max_evals=max_evals, silent=True), explainer
 
 
+def sentence_transformers_f(label_index: int):
+    """The f most users of this model write: sentence-transformers' own ``encode``, then the zero-shot
+    probability (cosine to the label anchors, softmax at τ = 0.05) — the same target, computed
+    independently of attnviz."""
+    from sentence_transformers import SentenceTransformer
+
+    from attnviz.models.targets import DEFAULT_TEMPERATURE, SENTIMENT_LABELS
+
+    st = SentenceTransformer(str(default_model_path()), device="cpu")
+    anchors = torch.stack([torch.nn.functional.normalize(st.encode(list(descs), convert_to_tensor=True).mean(0),
+                                                         dim=0) for _, descs in SENTIMENT_LABELS])
+
+    def f(strings):
+        emb = st.encode(list(strings), convert_to_tensor=True)  # L2-normalised by the model's own pipeline
+        return torch.softmax(emb @ anchors.T / DEFAULT_TEMPERATURE, dim=-1)[:, label_index].cpu().numpy()
+
+    return st.tokenizer, f
+
+
+def plain_shap_st(st_f, text: str, max_evals: int):
+    """The plain recipe with the sentence-transformers f (the issue's "plain shap.Explainer" call)."""
+    import shap
+
+    tok, f = st_f
+    explainer = shap.Explainer(f, shap.maskers.Text(tok, mask_token=""))
+    np.random.seed(0)
+    return explainer([text], max_evals=max_evals, silent=True), explainer
+
+
 def bench_shap(handle, repeats: int, warmup: int, gate) -> list[dict]:
     first_call: dict[str, float] = {}
     rows = [shap_row(handle, name, text, repeats, warmup, gate, first_call) for name, text in SHAP_SENTENCES.items()]
@@ -148,8 +179,12 @@ def bench_shap(handle, repeats: int, warmup: int, gate) -> list[dict]:
 def shap_row(handle, name: str, text: str, repeats: int, warmup: int, gate, first_call: dict) -> dict:
     ctx = prepare(handle, text, None, None)
     assert all(len(idx) == 1 for _, idx in ctx.encoding.words), f"{name} has subword tokens"
+    from attnviz.models.targets import SENTIMENT_LABELS
+
+    st_f = sentence_transformers_f([name for name, _ in SENTIMENT_LABELS].index(ctx.scorer.label))
     contenders = {
         "plain": lambda: plain_shap(ctx, text, 500),
+        "plain/st": lambda: plain_shap_st(st_f, text, 500),
         "attnviz": lambda: handle.attribute(text, "shap"),
         "attnviz/b5": lambda: handle.attribute(text, "shap", batch_size=5),
     }
@@ -166,6 +201,7 @@ def shap_row(handle, name: str, text: str, repeats: int, warmup: int, gate, firs
         ours = handle.attribute(text, "shap")
     with counting_forwards(handle.model) as b5_work:
         ours_b5 = handle.attribute(text, "shap", batch_size=5)
+    plain_st, _ = plain_shap_st(st_f, text, 500)
     exact, exact_explainer = plain_shap(ctx, text, 20000)  # the whole tree: exact Owen values
     assert exact_explainer.last_eval_count < 19998
     times = interleaved(contenders, repeats, warmup, gate)
@@ -178,6 +214,7 @@ def shap_row(handle, name: str, text: str, repeats: int, warmup: int, gate, firs
         "plain_full": exact_explainer.last_eval_count + 2,
         "diff_plain": float(np.abs(ours.scores - plain_v).max()),
         "diff_b5": float(np.abs(ours_b5.scores - plain_v).max()),
+        "diff_st": float(np.abs(ours.scores - plain_st.values[0]).max()),
         "err_plain": float(np.abs(plain_v - exact_v).max()),
         "err_ours": float(np.abs(ours.scores - exact_v).max()),
         "max_abs": float(np.abs(exact_v).max()),
@@ -213,6 +250,13 @@ def print_shap(rows: list[dict]) -> None:
         evals = f"{r['plain_evals']}/{r['ours_evals']}/{r['plain_full']}"
         print(f"{r['name']:>4} | {passes:>20} | {tokens:>22} | {r['plain_tokens'] / r['ours_tokens']:11.2f}x | "
               f"{evals:>21} | {r['diff_plain']:15.1e} | {r['err_plain']:13.1e}, {r['err_ours']:.1e}")
+    print()
+    print("SHAP vs the plain call with the f most users write (sentence-transformers' encode → zero-shot p):")
+    for r in rows:
+        t = r["times"]
+        print(f"{r['name']:>4} {r['n']:3d} | plain/st {med(t['plain/st']):6.2f} s (cpu {med(t['plain/st'], 1):5.2f}) | "
+              f"attnviz {med(t['attnviz']):6.2f} s | ratio wall {med(t['plain/st']) / med(t['attnviz']):5.2f}x, "
+              f"cpu {med(t['plain/st'], 1) / med(t['attnviz'], 1):5.2f}x | max|ours-plain/st| {r['diff_st']:.1e}")
     sizes = ", ".join(f"{r['name']} {r['max_abs']:.3f}" for r in rows)
     print(f"  exact = Owen values of the whole tree (plain call, max_evals=20000); max|value| there: {sizes}.")
     print(f"  ours: |base_value + Σφ − f(x)| ≤ {max(r['additivity'] for r in rows):.1e}; passes/tokens include "

@@ -25,6 +25,10 @@ the model was not trained on. Deleting tokens gives the shorter sentence the mod
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+
 import numpy as np
 import torch
 
@@ -97,6 +101,51 @@ def shap_values(ctx, *, max_evals: int = 500, mask: str = "delete", batch_size: 
     settings.update(evaluations=evals, distinct_rows=model.rows_run, model_calls=model.forward_passes)
     return scores.astype(np.float32), {"base_value": base, "output": output, "delta": delta,
                                        "settings": settings}
+
+
+# ------------------------------------------------------------------ first call
+_warm = threading.Event()
+_warm_lock = threading.Lock()
+_warm_started = threading.Event()
+
+
+def warm_up() -> None:
+    """Import shap and compile its numba helpers on a 4-token toy problem, once per process.
+
+    The first Partition explanation in a process otherwise pays shap's import and the JIT compile of
+    its numba helpers (bench/README.md: about 3.5 s on 2 cores) inside the user's click. The toy call
+    uses the same argument types as :func:`shap_values` (bool keep rows, float64 outputs), so the
+    compiled code is the code real explanations run.
+    """
+    if _warm.is_set():
+        return
+    with _warm_lock:
+        if _warm.is_set():
+            return
+        from shap.explainers import Partition
+
+        tree = np.array([[0, 1, 1.0, 2], [2, 3, 1.0, 2], [4, 5, 2.0, 4]], dtype=np.float64)
+        masker = _KeepRowMasker(4, tree, ["a", "b", "c", "d"])
+        with seeded(0):
+            Partition(lambda rows: np.asarray(rows, dtype=bool).sum(1).astype(np.float64), masker)(
+                np.arange(4)[None], max_evals=50, batch_size=50, silent=True)
+        _warm.set()
+
+
+def warm_up_in_background() -> None:
+    """:func:`warm_up` on a low-priority daemon thread, started once (a server calls this at launch)."""
+    with _warm_lock:
+        if _warm_started.is_set():
+            return
+        _warm_started.set()
+
+    def work():
+        with contextlib.suppress(OSError, AttributeError):  # a lower priority where the OS allows it
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        with contextlib.suppress(Exception):  # best effort: the first real call compiles it otherwise
+            warm_up()
+
+    threading.Thread(target=work, name="attnviz-shap-warm-up", daemon=True).start()
 
 
 # ------------------------------------------------------------------ the masker and the model
