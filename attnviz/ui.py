@@ -188,7 +188,7 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stCaptionContainer"], label, button, input, textarea { font-size: 1.15rem !important; }
 h1 { font-size: 2.6rem !important; }
-[data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"] { display: none; }
+[data-testid="stToolbar"], [data-testid="stDecoration"] { display: none; }
 .block-container { padding-top: 2rem; max-width: 100%; }
 </style>"""  # fixed text: no user input ever goes into it
 
@@ -247,7 +247,7 @@ def app_sidebar() -> None:
     """app.py calls this before the page runs: the model and presenter mode from the link (once per
     session), the model picker, the presenter toggle and stylesheet, and the sidebar "Copy link" box
     (the model-only link until the page's ``share_state`` redraws it with the page's settings)."""
-    from attnviz.sharing import parse_model
+    from attnviz.sharing import MODEL_PARAMS, parse_model
 
     if _FIRST_QUERY_KEY not in st.session_state:
         query = _query_snapshot()
@@ -269,8 +269,12 @@ def app_sidebar() -> None:
         st.session_state[_LINK_SLOT_KEY] = st.empty()
     if presenter_mode():
         st.markdown(_PRESENTER_CSS, unsafe_allow_html=True)
-    _sync_query_params(_app_params(), keep_others=True)
-    _draw_link(_app_params(), [])
+    wanted = _app_params()
+    for name in (*MODEL_PARAMS, "presenter"):
+        if name not in wanted and name in st.query_params:
+            del st.query_params[name]
+    _sync_query_params(wanted, keep_others=True)
+    _draw_link(wanted, [])
 
 
 def presenter_mode() -> bool:
