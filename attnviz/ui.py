@@ -124,7 +124,8 @@ def model_sidebar() -> None:
     name, device, dtype = current_model_key()
     with st.sidebar:
         st.header("Model")
-        with st.form("model_picker"):
+        picker = st.expander("Change model") if presenter_mode() else st.container()  # fewer controls
+        with picker, st.form("model_picker"):
             new_name = st.text_input(
                 "Hugging Face id or local directory", value=name,
                 help="Leave the default for the bundled all-MiniLM-L6-v2 (works offline). Other models must be "
@@ -295,8 +296,9 @@ def share_state(page: str, params) -> None:
     with (type- and range-checked: bad values are ignored with a notice); on every run it writes the
     current values of ``params`` (plus the model and presenter mode) to the browser's URL, shows the
     "Copy link" box in the sidebar, and offers "Load session" for files saved by ``offer_session_file``.
-    Widgets must use the keys named in ``params`` and take their defaults from session_state
-    (``st.session_state.setdefault(key, default)``), not from a ``value=``/``default=`` argument.
+    Widgets must use the keys named in ``params``; give them defaults with
+    ``st.session_state.setdefault(key, default)`` rather than a ``value=``/``default=`` argument (Streamlit
+    logs a warning when both set a widget).
 
     Args:
         page: the page's name in session files (``"attention"``).
