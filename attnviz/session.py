@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attnviz.errors import InputError
-from attnviz.sharing import DEVICES, DTYPES, MAX_MODEL_NAME, MAX_TEXT_IN_FILE
+from attnviz.sharing import DEVICES, DTYPES, MAX_TEXT_IN_FILE, valid_model_name
 
 FORMAT = "attnviz-session"
 VERSION = 1
@@ -36,6 +36,7 @@ MAX_RESULT_CHARS = 15_000_000
 under the app's 20 MB upload limit: an attention result of 512 tokens on a 6 × 12 model is ~100 MB."""
 MAX_STATE_ENTRIES = 200
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_TIME = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{5,15}(Z|[+-][0-9]{2}:[0-9]{2})?)?$")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,7 @@ class SessionFile:
                     or not all(isinstance(v, str) for v in self.model)):
                 raise InputError("Session file: 'model' must have a name, a device and a dtype.")
             name, device, dtype = self.model
-            if (not name.strip() or len(name) > MAX_MODEL_NAME or name.startswith("session:")
-                    or any(ord(c) < 32 for c in name)):
+            if not valid_model_name(name):
                 raise InputError("Session file: the model name is not a Hugging Face id or directory.")
             if device not in DEVICES or dtype not in DTYPES:
                 raise InputError(f"Session file: device must be one of {DEVICES} and dtype one of {DTYPES}.")
@@ -86,8 +86,8 @@ class SessionFile:
         for name, value in self.results.items():
             if not isinstance(name, str) or not _NAME.match(name) or not isinstance(value, dict):
                 raise InputError("Session file: each result must be a named JSON object.")
-        if not isinstance(self.created, str) or len(self.created) > 64:
-            raise InputError("Session file: 'created' must be a time stamp.")
+        if not isinstance(self.created, str) or not _TIME.match(self.created):
+            raise InputError("Session file: 'created' must be an ISO 8601 time stamp.")
         if not isinstance(self.omitted, tuple) or not all(isinstance(v, str) for v in self.omitted):
             raise InputError("Session file: 'omitted' must be a list of names.")
 
@@ -136,8 +136,10 @@ class SessionFile:
                              f"'{FORMAT}'). Choose a file saved by attnviz's 'Save session' button.")
         version = doc.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version != VERSION:
-            raise InputError(f"This session file has version {str(version)[:20]!r}; this attnviz reads version "
-                             f"{VERSION}. Save the session again with this version of attnviz.")
+            shown = f"version {version}" if isinstance(version, int) and not isinstance(version, bool) else (
+                "no valid version")  # file content is never echoed into the page's markdown
+            raise InputError(f"This session file has {shown}; this attnviz reads version {VERSION}. Save the "
+                             "session again with this version of attnviz.")
         model = doc.get("model")
         if model is not None:
             if not isinstance(model, dict):

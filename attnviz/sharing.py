@@ -15,6 +15,7 @@ type and range: a bad value is reported (by name, never echoed) and ignored, nev
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ MAX_TEXT_IN_LINK = 2_000
 MAX_TEXT_IN_FILE = 100_000
 """Session files keep texts up to the longest the text boxes accept."""
 MAX_MODEL_NAME = 300
+_MODEL_NAME = re.compile(r"^[\w.\-/~:\\ ]+$")
+"""Hub ids and plain paths: no markdown or HTML characters, since a link's model name appears in messages."""
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("float32", "float16", "bfloat16")
 MODEL_PARAMS = ("model", "device", "dtype")
@@ -185,8 +188,8 @@ def parse_model(query: Mapping[str, str | Sequence[str]], default: tuple[str, st
                 ) -> tuple[tuple[str, str, str] | None, list[str]]:
     """The model key ``(name, device, dtype)`` a link asks for (None when it names none) and rejected names.
 
-    Session-only models (``session:…``) are never accepted from a link; names are plain text of at most
-    ``MAX_MODEL_NAME`` characters without control characters.
+    Session-only models (``session:…``) are never accepted from a link; names are hub ids or plain paths
+    (letters, digits, ``. - _ / ~ : \\`` and spaces) of at most ``MAX_MODEL_NAME`` characters.
     """
     def last(name):
         raw = query.get(name)
@@ -198,8 +201,7 @@ def parse_model(query: Mapping[str, str | Sequence[str]], default: tuple[str, st
     if name is None and device is None and dtype is None:
         return None, []
     rejected = []
-    if name is not None and (not name.strip() or len(name) > MAX_MODEL_NAME or name.startswith("session:")
-                             or any(ord(c) < 32 for c in name)):
+    if name is not None and not valid_model_name(name):
         rejected.append("model")
         name = None
     if device is not None and device not in DEVICES:
@@ -211,6 +213,12 @@ def parse_model(query: Mapping[str, str | Sequence[str]], default: tuple[str, st
     if name is None and device is None and dtype is None:
         return None, rejected
     return (name.strip() if name else default[0], device or default[1], dtype or default[2]), rejected
+
+
+def valid_model_name(name: str) -> bool:
+    """A model name a link or a session file may carry: a hub id or a plain path, never a session model."""
+    return (isinstance(name, str) and bool(name.strip()) and len(name) <= MAX_MODEL_NAME
+            and not name.startswith("session:") and bool(_MODEL_NAME.match(name)))
 
 
 def dump_model(key: tuple[str, str, str], default: tuple[str, str, str]) -> dict[str, str]:

@@ -154,7 +154,8 @@ def model_sidebar() -> None:
     name, device, dtype = current_model_key()
     with st.sidebar:
         st.header("Model")
-        with st.form("model_picker"):
+        picker = st.expander("Change model") if presenter_mode() else st.container()  # fewer controls
+        with picker, st.form("model_picker"):
             new_name = st.text_input(
                 "Hugging Face id or local directory", value=name,
                 help="Leave the default for the bundled all-MiniLM-L6-v2 (works offline). Other models must be "
@@ -218,7 +219,7 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stCaptionContainer"], label, button, input, textarea { font-size: 1.15rem !important; }
 h1 { font-size: 2.6rem !important; }
-[data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"] { display: none; }
+[data-testid="stToolbar"], [data-testid="stDecoration"] { display: none; }
 .block-container { padding-top: 2rem; max-width: 100%; }
 </style>"""  # fixed text: no user input ever goes into it
 
@@ -277,7 +278,7 @@ def app_sidebar() -> None:
     """app.py calls this before the page runs: the model and presenter mode from the link (once per
     session), the model picker, the presenter toggle and stylesheet, and the sidebar "Copy link" box
     (the model-only link until the page's ``share_state`` redraws it with the page's settings)."""
-    from attnviz.sharing import parse_model
+    from attnviz.sharing import MODEL_PARAMS, parse_model
 
     if _FIRST_QUERY_KEY not in st.session_state:
         query = _query_snapshot()
@@ -299,8 +300,12 @@ def app_sidebar() -> None:
         st.session_state[_LINK_SLOT_KEY] = st.empty()
     if presenter_mode():
         st.markdown(_PRESENTER_CSS, unsafe_allow_html=True)
-    _sync_query_params(_app_params(), keep_others=True)
-    _draw_link(_app_params(), [])
+    wanted = _app_params()
+    for name in (*MODEL_PARAMS, "presenter"):
+        if name not in wanted and name in st.query_params:
+            del st.query_params[name]
+    _sync_query_params(wanted, keep_others=True)
+    _draw_link(wanted, [])
 
 
 def presenter_mode() -> bool:
@@ -321,8 +326,9 @@ def share_state(page: str, params) -> None:
     with (type- and range-checked: bad values are ignored with a notice); on every run it writes the
     current values of ``params`` (plus the model and presenter mode) to the browser's URL, shows the
     "Copy link" box in the sidebar, and offers "Load session" for files saved by ``offer_session_file``.
-    Widgets must use the keys named in ``params`` and take their defaults from session_state
-    (``st.session_state.setdefault(key, default)``), not from a ``value=``/``default=`` argument.
+    Widgets must use the keys named in ``params``; give them defaults with
+    ``st.session_state.setdefault(key, default)`` rather than a ``value=``/``default=`` argument (Streamlit
+    logs a warning when both set a widget).
 
     Args:
         page: the page's name in session files (``"attention"``).

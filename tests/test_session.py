@@ -69,6 +69,7 @@ def tamper(attention, **changes) -> str:
     ({"model": "x"}, "model"),
     ({"model": {"name": "m", "device": "tpu", "dtype": "float32"}}, "device"),
     ({"model": {"name": "session:lab", "device": "cpu", "dtype": "float32"}}, "model name"),
+    ({"model": {"name": "![x](http://e.co/p.png)", "device": "cpu", "dtype": "float32"}}, "model name"),
     ({"state": ["text"]}, "state"),
     ({"state": {"text": 5}}, "text"),
     ({"state": {"Bad Name": "x"}}, "invalid name"),
@@ -77,6 +78,8 @@ def tamper(attention, **changes) -> str:
     ({"results": []}, "results"),
     ({"omitted": "x"}, "omitted"),
     ({"created": 7}, "created"),
+    ({"created": "![x](http://evil.example/x.png)"}, "created"),
+    ({"version": "![x](http://e.co)"}, "no valid version"),
 ])
 def test_tampered_files_are_input_errors(attention, changes, message):
     with pytest.raises(InputError, match=message):

@@ -84,6 +84,8 @@ def test_model_key_round_trips_and_session_models_are_not_shared():
     query = as_query(dump_model(key, DEFAULT))
     assert parse_model(query, DEFAULT) == (key, [])
     assert dump_model(DEFAULT, DEFAULT) == {}
+    for name in ("/home/me/models/bert tiny", "C:\\models\\bert", "~/m/v1.2", "org/model-v2_x"):
+        assert parse_model({"model": [name]}, DEFAULT) == ((name, "auto", "float32"), [])
     assert dump_model(("session:lab [abc]", "cpu", "float32"), DEFAULT) == {}
     assert parse_model({}, DEFAULT) == (None, [])
 
@@ -92,6 +94,8 @@ def test_model_key_round_trips_and_session_models_are_not_shared():
     ({"model": ["session:lab [1]"]}, ["model"]),
     ({"model": ["x" * 301]}, ["model"]),
     ({"model": ["bad\nname"]}, ["model"]),
+    ({"model": ["![x](http://evil.example/p.png)"]}, ["model"]),
+    ({"model": ["<img src=x onerror=alert(1)>"]}, ["model"]),
     ({"device": ["tpu"]}, ["device"]),
     ({"dtype": ["int4"]}, ["dtype"]),
 ])

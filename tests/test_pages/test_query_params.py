@@ -126,6 +126,7 @@ def test_presenter_mode_from_the_link():
     assert at.toggle(key="attnviz_presenter").value is True and at.query_params["presenter"] == "1"
     assert any("font-size" in m.value for m in at.markdown)  # the fixed stylesheet
     assert not [e for e in at.expander if e.label == "Tokens"] and not at.main.get("download_button")
+    assert [e for e in at.sidebar.expander if e.label == "Change model"]  # the model picker folds away
     at.toggle(key="attnviz_presenter").set_value(False).run()
     assert "presenter" not in at.query_params and [e for e in at.expander if e.label == "Tokens"]
     assert not any("font-size" in m.value for m in at.markdown)
