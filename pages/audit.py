@@ -24,6 +24,7 @@ METHODS = ["integrated_gradients", "saliency", "input_x_gradient", "occlusion", 
 NONE = "(none)"
 RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
 CANCELLED_KEY = "audit_cancelled"
+BIAS_AXES = ["gender", "ethnicity", "religion", "age", "disability", "nationality", "sexual orientation"]
 
 
 def mark_cancelled() -> None:
@@ -85,6 +86,9 @@ with st.form("audit_settings"):
     faithfulness = c6.checkbox("Measure faithfulness", value=True,
                                help="ERASER comprehensiveness/sufficiency and deletion/insertion per example "
                                     "(re-runs the model on inputs with words deleted).")
+    bias_axes = st.multiselect("Bias probe axes (optional)", BIAS_AXES, default=[],
+                               help="Counterfactual identity-term swaps in the shipped templates on the same "
+                                    "target (see the Bias probes page); the report gets the gap per axis.")
     run = st.form_submit_button("Run audit", type="primary")
 
 try:
@@ -92,14 +96,15 @@ try:
                               pair_column=None if pair_column == NONE else pair_column,
                               slice_columns=slice_columns, limit=int(limit), source=filename,
                               sha256=hashlib.sha256(data).hexdigest())
-    settings = AuditSettings(methods=tuple(methods), n_steps=int(n_steps), faithfulness=faithfulness)
+    settings = AuditSettings(methods=tuple(methods), n_steps=int(n_steps), faithfulness=faithfulness,
+                             bias_axes=tuple(bias_axes))
 except AttnvizError as exc:
     show_error(exc)
     st.stop()
 
 key = current_model_key()
 run_key = (key, dataset.sha256, text_column, label_column, pair_column, tuple(slice_columns), int(limit),
-           tuple(methods), int(n_steps), faithfulness)
+           tuple(methods), int(n_steps), faithfulness, tuple(bias_axes))
 stored = st.session_state.get(RESULT_KEY)
 if st.session_state.pop(CANCELLED_KEY, False) and not run:
     st.warning("Audit cancelled. The examples that finished are cached: press **Run audit** to resume.")
@@ -140,7 +145,8 @@ if errors:
         st.dataframe([{"row": ex.index, "error": ex.error} for ex in errors], hide_index=True)
 
 figs = build_figures(result)
-tabs = st.tabs(["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Examples"])
+tabs = st.tabs(["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Bias probe",
+                "Examples"])
 with tabs[0]:
     st.plotly_chart(figs["outputs"], width="stretch")
     if "confusion" in figs:
@@ -173,6 +179,13 @@ with tabs[4]:
     else:
         st.info("Choose columns under *Slice by* to break the results down.")
 with tabs[5]:
+    if result.bias:
+        st.caption(f"{result.bias['sentences']} template sentences · {result.bias['target']}")
+        st.plotly_chart(figs["bias"], width="stretch")
+        st.dataframe(aggregate.bias_axes(result).round(4), hide_index=True, width="stretch")
+    else:
+        st.info("Choose *Bias probe axes* to add a counterfactual identity-swap probe to the audit.")
+with tabs[6]:
     st.dataframe(result.to_dataframe(), hide_index=True, width="stretch")
 
 st.subheader("Report")
