@@ -2,6 +2,7 @@
 aggregate views and a report (HTML, JSON, CSV) to download."""
 
 import hashlib
+import re
 
 import streamlit as st
 
@@ -25,6 +26,11 @@ NONE = "(none)"
 RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
 CANCELLED_KEY = "audit_cancelled"
 BIAS_AXES = ["gender", "ethnicity", "religion", "age", "disability", "nationality", "sexual orientation"]
+
+
+def plain(text) -> str:
+    """User text (file and column names) shown literally in markdown: every markdown character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
 
 
 def mark_cancelled() -> None:
@@ -63,7 +69,7 @@ except AttnvizError as exc:
     st.stop()
 
 columns = list(table.columns)
-st.caption(f"**{filename}** · {len(table):,} rows · columns: {', '.join(columns)}")
+st.caption(f"**{plain(filename)}** · {len(table):,} rows · columns: {', '.join(plain(c) for c in columns)}")
 with st.expander("Preview", expanded=False):
     st.dataframe(table.head(10), hide_index=True, width="stretch")
 
