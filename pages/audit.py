@@ -53,7 +53,7 @@ if source == "Upload a file":
     upload = st.file_uploader("CSV, JSON Lines or Parquet (one example per row)",
                               type=["csv", "tsv", "jsonl", "ndjson", "json", "parquet"])
     if upload is None:
-        st.info(f"Upload a file of up to {MAX_BYTES // 1_000_000} MB with a text column (optional: label, a "
+        st.info(f"Upload a file of up to {MAX_BYTES // 2**20} MB with a text column (optional: label, a "
                 "second text, columns to slice by).")
         st.stop()
     data, filename = upload.getvalue(), upload.name
