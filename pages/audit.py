@@ -2,6 +2,7 @@
 aggregate views and a report (HTML, JSON, CSV) to download."""
 
 import hashlib
+import re
 
 import streamlit as st
 
@@ -24,6 +25,12 @@ METHODS = ["integrated_gradients", "saliency", "input_x_gradient", "occlusion", 
 NONE = "(none)"
 RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
 CANCELLED_KEY = "audit_cancelled"
+BIAS_AXES = ["gender", "ethnicity", "religion", "age", "disability", "nationality", "sexual orientation"]
+
+
+def plain(text) -> str:
+    """User text (file and column names) shown literally in markdown: every markdown character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
 
 
 def mark_cancelled() -> None:
@@ -46,7 +53,7 @@ if source == "Upload a file":
     upload = st.file_uploader("CSV, JSON Lines or Parquet (one example per row)",
                               type=["csv", "tsv", "jsonl", "ndjson", "json", "parquet"])
     if upload is None:
-        st.info(f"Upload a file of up to {MAX_BYTES // 1_000_000} MB with a text column (optional: label, a "
+        st.info(f"Upload a file of up to {MAX_BYTES // 2**20} MB with a text column (optional: label, a "
                 "second text, columns to slice by).")
         st.stop()
     data, filename = upload.getvalue(), upload.name
@@ -62,7 +69,7 @@ except AttnvizError as exc:
     st.stop()
 
 columns = list(table.columns)
-st.caption(f"**{filename}** · {len(table):,} rows · columns: {', '.join(columns)}")
+st.caption(f"**{plain(filename)}** · {len(table):,} rows · columns: {', '.join(plain(c) for c in columns)}")
 with st.expander("Preview", expanded=False):
     st.dataframe(table.head(10), hide_index=True, width="stretch")
 
@@ -85,6 +92,9 @@ with st.form("audit_settings"):
     faithfulness = c6.checkbox("Measure faithfulness", value=True,
                                help="ERASER comprehensiveness/sufficiency and deletion/insertion per example "
                                     "(re-runs the model on inputs with words deleted).")
+    bias_axes = st.multiselect("Bias probe axes (optional)", BIAS_AXES, default=[],
+                               help="Counterfactual identity-term swaps in the shipped templates on the same "
+                                    "target (see the Bias probes page); the report gets the gap per axis.")
     run = st.form_submit_button("Run audit", type="primary")
 
 try:
@@ -92,14 +102,15 @@ try:
                               pair_column=None if pair_column == NONE else pair_column,
                               slice_columns=slice_columns, limit=int(limit), source=filename,
                               sha256=hashlib.sha256(data).hexdigest())
-    settings = AuditSettings(methods=tuple(methods), n_steps=int(n_steps), faithfulness=faithfulness)
+    settings = AuditSettings(methods=tuple(methods), n_steps=int(n_steps), faithfulness=faithfulness,
+                             bias_axes=tuple(bias_axes))
 except AttnvizError as exc:
     show_error(exc)
     st.stop()
 
 key = current_model_key()
 run_key = (key, dataset.sha256, text_column, label_column, pair_column, tuple(slice_columns), int(limit),
-           tuple(methods), int(n_steps), faithfulness)
+           tuple(methods), int(n_steps), faithfulness, tuple(bias_axes))
 stored = st.session_state.get(RESULT_KEY)
 if st.session_state.pop(CANCELLED_KEY, False) and not run:
     st.warning("Audit cancelled. The examples that finished are cached: press **Run audit** to resume.")
@@ -140,7 +151,8 @@ if errors:
         st.dataframe([{"row": ex.index, "error": ex.error} for ex in errors], hide_index=True)
 
 figs = build_figures(result)
-tabs = st.tabs(["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Examples"])
+tabs = st.tabs(["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Bias probe",
+                "Examples"])
 with tabs[0]:
     st.plotly_chart(figs["outputs"], width="stretch")
     if "confusion" in figs:
@@ -173,6 +185,13 @@ with tabs[4]:
     else:
         st.info("Choose columns under *Slice by* to break the results down.")
 with tabs[5]:
+    if result.bias:
+        st.caption(f"{result.bias['sentences']} template sentences · {result.bias['target']}")
+        st.plotly_chart(figs["bias"], width="stretch")
+        st.dataframe(aggregate.bias_axes(result).round(4), hide_index=True, width="stretch")
+    else:
+        st.info("Choose *Bias probe axes* to add a counterfactual identity-swap probe to the audit.")
+with tabs[6]:
     st.dataframe(result.to_dataframe(), hide_index=True, width="stretch")
 
 st.subheader("Report")

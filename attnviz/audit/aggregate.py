@@ -175,6 +175,12 @@ def slices(result: AuditResult, column: str) -> pd.DataFrame:
         pd.DataFrame(columns=[column, "examples"])
 
 
+def bias_axes(result: AuditResult) -> pd.DataFrame:
+    """The bias probe's CTF gap per axis (columns: axis, ctf_gap, ci_low, ci_high, max_gap, largest_swap, …);
+    empty when no probe ran."""
+    return pd.DataFrame(result.bias.get("axes", []))
+
+
 def summary(result: AuditResult) -> dict:
     """The headline numbers (plain JSON) for report.json and the page."""
     acc = accuracy(result)
@@ -187,4 +193,5 @@ def summary(result: AuditResult) -> dict:
         "accuracy": acc["accuracy"], "labelled": acc["labelled"], "comparable": acc["comparable"],
         "accuracy_note": acc["note"],
         "head_patterns": heads["pattern"].value_counts().to_dict() if not heads.empty else {},
+        "bias_ctf_gap": {row["axis"]: row["ctf_gap"] for row in result.bias.get("axes", [])},
     }

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--no-faithfulness", action="store_true", help="skip ERASER / deletion-insertion metrics")
     parser.add_argument("--no-images", action="store_true", help="skip the PNG/SVG figures")
+    parser.add_argument("--bias-axes", nargs="*", default=[], metavar="AXIS",
+                        help="also run the counterfactual bias probe on these identity axes (gender, religion, …)")
     parser.add_argument("--cache-dir", default=None, help="per-example result cache (default ~/.cache/attnviz/audit)")
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset = load_dataset(args.data, text_column=args.text_column, label_column=label_column,
                                pair_column=args.pair_column, slice_columns=args.slice_column, limit=args.limit)
         settings = AuditSettings(methods=tuple(args.methods), n_steps=args.n_steps, batch_size=args.batch_size,
-                                 faithfulness=not args.no_faithfulness, seed=args.seed)
+                                 faithfulness=not args.no_faithfulness, seed=args.seed,
+                                 bias_axes=tuple(args.bias_axes))
         handle = load_model(args.model, device=args.device, revision=args.revision)
         cache_dir = None if args.no_cache else (args.cache_dir or True)
         progress = None if args.quiet else TextProgress()

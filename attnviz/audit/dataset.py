@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import InputError
 
 FORMATS = ("csv", "jsonl", "parquet")
-MAX_BYTES = 20 * 1024 * 1024  # the same 20 MB as the app's upload limit (.streamlit/config.toml)
+MAX_BYTES = 20 * 2**20  # the same 20 MB as the app's upload limit (.streamlit/config.toml)
 MAX_ROWS = 100_000
 #: Column names tried, in order, when no text column is named.
 TEXT_COLUMN_GUESSES = ("text", "sentence", "review", "content", "document", "input")
@@ -87,7 +87,7 @@ def read_table(data: bytes, filename: str, *, fmt: str | None = None, max_bytes:
         raise InputError(f"Unknown format '{fmt}': use one of {', '.join(FORMATS)}.")
     name = Path(filename).name
     if len(data) > max_bytes:
-        raise InputError(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB. "
+        raise InputError(f"'{name}' is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB. "
                          "Audit a sample of it (e.g. the first rows) instead.")
     if not data.strip():
         raise InputError(f"'{name}' is empty.")
@@ -244,7 +244,7 @@ def load_dataset(source: str | Path | bytes, *, filename: str | None = None, fmt
             raise InputError(f"No data file at '{source}'.")
         size = path.stat().st_size
         if size > max_bytes:
-            raise InputError(f"'{path.name}' is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB.")
+            raise InputError(f"'{path.name}' is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB.")
         data, name = path.read_bytes(), filename or str(path)
     frame = read_table(data, name, fmt=fmt, max_bytes=max_bytes)
     return prepare(frame, source=Path(name).name, sha256=hashlib.sha256(data).hexdigest(), **columns)

@@ -58,6 +58,8 @@ def build_figures(result: AuditResult) -> dict:
     faith = aggregate.faithfulness(result)
     if not faith.empty:
         figs["faithfulness"] = afigs.faithfulness_box(faith)
+    if result.bias:
+        figs["bias"] = afigs.bias_gaps(aggregate.bias_axes(result))
     for column in result.slice_columns:
         figs[slice_figure_name(column)] = afigs.slice_bars(aggregate.slices(result, column), column)
     return figs
@@ -83,6 +85,7 @@ def report_record(result: AuditResult) -> dict:
         "top_tokens": {m: aggregate.top_tokens(result, m).to_dict("records") for m in result.methods},
         "faithfulness_summary": aggregate.faithfulness_summary(result).to_dict("records"),
         "slices": {c: aggregate.slices(result, c).to_dict("records") for c in result.slice_columns},
+        "bias_probe": result.bias,
         "examples": [_example_record(ex, result.methods) for ex in result.examples],
     }
     return _plain(record)
@@ -172,7 +175,8 @@ def render_html(result: AuditResult, figs: dict, *, notes=()) -> str:
                 ("Head statistics over the dataset", ["head_patterns", "head_special", "head_entropy"]),
                 ("Most attributed words", [k for k in figs if k.startswith("top_tokens_")]),
                 ("Explainer agreement and faithfulness", ["agreement", "faithfulness"]),
-                ("Slices", [k for k in figs if k.startswith("slice_")])]
+                ("Slices", [k for k in figs if k.startswith("slice_")]),
+                ("Bias probe (counterfactual identity swaps)", ["bias"])]
     for title, names in sections:
         present = [n for n in names if n in figs]
         if not present:
@@ -183,6 +187,10 @@ def render_html(result: AuditResult, figs: dict, *, notes=()) -> str:
                                      config={"displaylogo": False}))
         if title.startswith("Explainer"):
             parts.append(_table(aggregate.faithfulness_summary(result)))
+        if title.startswith("Bias"):
+            parts.append(f"<p class='muted'>{esc(str(result.bias.get('sentences')))} template sentences, target "
+                         f"{esc(str(result.bias.get('target')))}; terms and templates in assets/bias/.</p>")
+            parts.append(_table(aggregate.bias_axes(result)))
         if title == "Slices":
             for column in result.slice_columns:
                 parts.append(f"<h3>{esc(column)}</h3>" + _table(aggregate.slices(result, column)))

@@ -79,7 +79,9 @@ class AuditSettings:
         repeats: random rankings drawn for the faithfulness baseline.
         level: "word" (subwords summed) or "token" units for agreement and faithfulness.
         batch_size: examples per padded forward pass.
-        seed: seed of the random faithfulness baseline (and recorded for every sampling method).
+        seed: seed of the random faithfulness baseline and the bias probe's bootstrap.
+        bias_axes: identity-term axes (``assets/bias/identity_terms.csv``: gender, religion, …) for a
+            counterfactual bias probe on the same target, summarised in the report (empty: no probe).
     """
 
     methods: tuple[str, ...] = ("integrated_gradients",)
@@ -90,6 +92,7 @@ class AuditSettings:
     level: str = "word"
     batch_size: int = 16
     seed: int = 0
+    bias_axes: tuple[str, ...] = ()
 
     def __post_init__(self):
         methods = tuple(dict.fromkeys(self.methods))
@@ -97,6 +100,7 @@ class AuditSettings:
         if unknown:
             raise InputError(f"Unknown method(s) {', '.join(unknown)}: use {', '.join(sorted(METHODS))}.")
         object.__setattr__(self, "methods", methods)
+        object.__setattr__(self, "bias_axes", tuple(dict.fromkeys(self.bias_axes)))
         if not 1 <= int(self.n_steps) <= 500:
             raise InputError("Integrated Gradients needs between 1 and 500 steps.")
         if not 1 <= int(self.batch_size) <= 512:
@@ -110,6 +114,7 @@ class AuditSettings:
         """Plain JSON: the settings, with the (resolved) target written out field by field."""
         doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "target"}
         doc["methods"] = list(self.methods)
+        doc["bias_axes"] = list(self.bias_axes)
         doc["target"] = describe_target(target if target is not None else self.target)
         return doc
 
@@ -243,6 +248,8 @@ class AuditResult:
     slice_columns: tuple[str, ...] = ()
     cancelled: bool = False
     cache_hits: int = 0
+    #: counterfactual bias probe summary ({"target", "axes": [...], "groups": [...], "sentences"}), or {}
+    bias: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if len(self.examples) > self.total:
@@ -404,6 +411,8 @@ def run_audit(handle, dataset: Dataset, settings: AuditSettings | None = None, *
     started = time.perf_counter()
     started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
     target = settings.target if settings.target is not None else default_target(handle)
+    if settings.bias_axes:
+        _check_bias_axes(settings.bias_axes)
     report = progress or (lambda done, total, message: None)
     cache = None
     if cache_dir:
@@ -447,12 +456,36 @@ def run_audit(handle, dataset: Dataset, settings: AuditSettings | None = None, *
         done += len(batch)
         report(done, total, f"{done} of {total} examples")
     finished = tuple(r for r in results if r is not None)
+    bias = {}
+    if settings.bias_axes and not cancelled and not _is_set(cancel):
+        report(done, total, "bias probe …")
+        bias = bias_summary(handle, target, settings)
     label_names = engine.label_names if engine is not None and engine.label_names else _labels_seen(finished)
     prov.update({"started_utc": started_utc, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "seconds": round(time.perf_counter() - started, 3), "cache_hits": hits,
                  "cache_dir": str(cache.root) if cache is not None else None})
     return AuditResult(finished, settings.to_dict(target), prov, dataset.describe(), total, handle.num_layers,
-                       handle.num_heads, tuple(label_names), tuple(dataset.slice_columns), cancelled, hits)
+                       handle.num_heads, tuple(label_names), tuple(dataset.slice_columns), cancelled, hits, bias)
+
+
+def _check_bias_axes(axes) -> None:
+    from ..bias import assets
+
+    known = sorted(set(assets.load("terms")["axis"]))
+    unknown = [a for a in axes if a not in known]
+    if unknown:
+        raise InputError(f"Unknown bias axis {', '.join(unknown)}: use {', '.join(known)}.")
+
+
+def bias_summary(handle, target, settings: AuditSettings) -> dict:
+    """The counterfactual identity-swap probe (:func:`attnviz.bias.counterfactual`, shipped templates,
+    outputs only) on the audit's target: CTF gap per axis and mean f per group, with bootstrap intervals."""
+    from ..bias import counterfactual
+
+    probe = counterfactual(handle, target=target, axes=list(settings.bias_axes), method=None, attention=False,
+                           seed=settings.seed)
+    return {"target": probe.target, "sentences": len(probe.fills),
+            "axes": probe.axes.to_dict("records"), "groups": probe.groups.to_dict("records")}
 
 
 def _labels_seen(examples) -> list[str]:

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-__all__ = ["agreement_box", "confusion_heatmap", "faithfulness_box", "head_pattern_map", "head_statistic_map",
+__all__ = ["agreement_box", "bias_gaps", "confusion_heatmap", "faithfulness_box", "head_pattern_map", "head_statistic_map",
            "output_histogram", "slice_bars", "top_tokens_bars"]
 
 PALETTE = qualitative.Plotly
@@ -181,5 +181,20 @@ def output_histogram(results: pd.DataFrame, *, title: str = "Explained output f(
         fig.add_trace(go.Histogram(x=group["output"], name=_esc(label), marker_color=PALETTE[i % len(PALETTE)],
                                    opacity=0.75, nbinsx=20))
     fig.update_layout(title=title, barmode="overlay", xaxis={"title": "f(x)"}, yaxis={"title": "examples"},
+                      height=340, margin=_MARGIN)
+    return fig
+
+
+def bias_gaps(axes: pd.DataFrame, *, title: str = "Counterfactual token fairness gap per identity axis") -> go.Figure:
+    """CTF gap (mean |f(x) − f(x′)| over identity swaps) per axis with its bootstrap interval."""
+    if axes.empty:
+        return _empty(title, "No bias probe was run")
+    fig = go.Figure(go.Bar(
+        x=[_esc(a) for a in axes["axis"]], y=axes["ctf_gap"], marker_color=PALETTE[0],
+        error_y={"type": "data", "symmetric": False, "array": axes["ci_high"] - axes["ctf_gap"],
+                 "arrayminus": axes["ctf_gap"] - axes["ci_low"]},
+        customdata=[_esc(s) for s in axes.get("largest_swap", [""] * len(axes))],
+        hovertemplate="%{x}: %{y:.4f}<br>largest swap: %{customdata}<extra></extra>"))
+    fig.update_layout(title=title, yaxis={"title": "CTF gap"}, xaxis={"title": "axis", "type": "category"},
                       height=340, margin=_MARGIN)
     return fig

@@ -33,7 +33,10 @@ HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
 def hostile_result(synthetic_result):
     examples = list(synthetic_result.examples)
     examples[2] = replace(examples[2], text=HOSTILE, slices={"group": "<i>b</i>"})
-    return replace(synthetic_result, examples=tuple(examples))
+    bias = {"target": "p(positive | x)", "sentences": 10, "groups": [],
+            "axes": [{"axis": "religion", "ctf_gap": 0.1, "ci_low": 0.05, "ci_high": 0.15, "max_gap": 0.3,
+                      "largest_swap": "<s>a</s> ↔ b"}]}
+    return replace(synthetic_result, examples=tuple(examples), bias=bias)
 
 
 def test_html_json_and_csv(hostile_result, tmp_path):
@@ -43,10 +46,12 @@ def test_html_json_and_csv(hostile_result, tmp_path):
     assert page.count("Plotly.newPlot") == len(build_figures(hostile_result))
     assert "<script>alert(1)" not in page and "<img src=x" not in page and "<i>b</i>" not in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page  # the word "<b>x</b>" shown as text in the figures' data
+    assert "Bias probe" in page and "<s>a</s>" not in page
     record = json.loads(files.json.read_text(encoding="utf-8"))
     assert record["format"] == "attnviz.AuditReport"
     assert record["provenance"]["model"]["weights_sha256"] == "ab"
     assert record["summary"]["errors"] == 1 and record["accuracy"]["accuracy"] == pytest.approx(2 / 3)
+    assert record["bias_probe"]["axes"][0]["ctf_gap"] == 0.1 and record["summary"]["bias_ctf_gap"] == {"religion": 0.1}
     assert len(record["examples"]) == 4 and record["examples"][2]["text"] == HOSTILE
     table = pd.read_csv(files.csv, keep_default_na=False)
     assert len(table) == 4 and table.loc[2, "text"] == HOSTILE and table.loc[3, "status"] == "error"

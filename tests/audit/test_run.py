@@ -98,3 +98,18 @@ def test_settings_are_validated():
         AuditSettings(methods=("magic",))
     with pytest.raises(InputError, match="steps"):
         AuditSettings(n_steps=0)
+
+
+def test_bias_probe_summary_is_the_counterfactual_probe(default_handle):
+    import attnviz.bias as bias
+    from attnviz.audit import aggregate
+
+    settings = AuditSettings(methods=(), faithfulness=False, bias_axes=("religion",))
+    result = run_audit(default_handle, dataset_of(["A calm evening."]), settings, cache_dir=None)
+    reference = bias.counterfactual(default_handle, axes=["religion"], method=None, attention=False)
+    table = aggregate.bias_axes(result)
+    assert table["axis"].tolist() == ["religion"]
+    assert table["ctf_gap"].iloc[0] == pytest.approx(reference.axes["ctf_gap"].iloc[0], abs=1e-6)
+    assert result.bias["sentences"] == len(reference.fills)
+    with pytest.raises(InputError, match="Unknown bias axis"):
+        run_audit(default_handle, dataset_of(["x"]), AuditSettings(methods=(), bias_axes=("planets",)), cache_dir=None)
