@@ -308,10 +308,13 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
     from .models.handle import MAX_ATTENTION_VALUES
 
     if values > MAX_ATTENTION_VALUES:
+        fit = MAX_ATTENTION_VALUES * len(chosen) // values
+        how = (f"request fewer layers (at most {fit} fit: pick them under 'Layers', or pass layers=[...]) "
+               "or a shorter text." if fit else "even one layer is too many: use a shorter text (fewer layers "
+               "will not help).")
         raise ResourceError(
             f"{len(chosen)} layers × {handle.num_heads} heads × {n}² tokens is {values:,} attention values "
-            f"(limit {MAX_ATTENTION_VALUES:,}): request at most {max(1, MAX_ATTENTION_VALUES * len(chosen) // values)} "
-            "layers (pick them under 'Layers', or pass layers=[...]) or a shorter text."
+            f"(limit {MAX_ATTENTION_VALUES:,}): {how}"
         )
     inputs = dict(enc.inputs)
     dec_tokens = dec_kinds = None

@@ -22,7 +22,11 @@ def test_cap_message_names_how_many_layers_fit_and_those_layers_match(default_ha
     with pytest.raises(ResourceError) as err:
         default_handle.attention(text)
     message = str(err.value)
-    assert "at most 2 layers" in message and "layers=[" in message and f"{6 * 12 * n * n:,}" in message
+    assert "at most 2 fit" in message and "layers=[" in message and f"{6 * 12 * n * n:,}" in message
+    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", 12 * n * n - 1)
+    with pytest.raises(ResourceError, match="shorter text"):
+        default_handle.attention(text, layers=[0])
+    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
     part = default_handle.attention(text, layers=[0, -1])
     assert part.layers == (0, 5)
     np.testing.assert_allclose(part.attentions, full.attentions[[0, 5]], atol=1e-6)

@@ -1,0 +1,159 @@
+"""Hostile text on every page in Chromium: no script runs, no injected element appears (in the page or
+in its iframes), nothing is fetched from outside localhost, and tokens are shown as literal text."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+HOSTILE = ("<img src=x onerror=alert(1)> <script>alert(2)</script> [click](javascript:alert(3)) "
+           "![i](http://evil.example/i.png) <svg onload=alert(4)></svg> :red[red] $x$")
+SHORT = "<img src=x onerror=alert(1)> <b>bold</b>"
+INJECTED = ("img[src='x'], img[src*='evil.example'], svg[onload], iframe[src^='javascript'], "
+            "a[href^='javascript'], script:not([src])")
+TICKS = "[...document.querySelectorAll('.js-plotly-plot .xtick text, .js-plotly-plot .ytick text')]"
+
+
+class Guard:
+    """Records every dialog (alert/confirm/prompt), page error and request leaving localhost."""
+
+    def __init__(self, page):
+        self.page, self.dialogs, self.external = page, [], []
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        page.on("request", self._request)
+
+    def _request(self, request):
+        host = urlparse(request.url).hostname
+        if host not in (None, "127.0.0.1", "localhost") and not request.url.startswith(("data:", "blob:")):
+            self.external.append(request.url)
+
+    def check(self) -> None:
+        self.page.wait_for_timeout(1000)  # let onerror/onload handlers fire if anything was injected
+        assert not self.dialogs, f"a script ran: {self.dialogs}"
+        assert not self.external, f"fetched from outside localhost: {self.external[:5]}"
+        for frame in self.page.frames:
+            injected = frame.evaluate(
+                "(sel) => [...document.querySelectorAll(sel)]"
+                ".filter(e => e.tagName !== 'SCRIPT' || /alert\\(/.test(e.textContent))"
+                ".map(e => e.outerHTML.slice(0, 120))", INJECTED)
+            assert not injected, (frame.url[:80], injected)
+
+
+def wait_for_tick(page, fragment: str, timeout: int = 120_000) -> None:
+    page.wait_for_function(f"(s) => {TICKS}.some(t => t.textContent.includes(s))", arg=fragment,
+                           timeout=timeout)
+
+
+def open_app(page, app_url, path: str = "") -> None:
+    page.goto(app_url)  # the app once first (a deep link on a fresh server shows 'Page not found')
+    page.get_by_role("button", name="Analyse").wait_for(timeout=120_000)
+    if path:
+        page.goto(app_url + path)
+
+
+def test_attention_page_and_head_view(app_url, page):
+    guard = Guard(page)
+    open_app(page, app_url)
+    page.get_by_label("Text", exact=True).fill(HOSTILE)
+    page.get_by_label("Second sentence (optional)", exact=True).fill("<iframe src=javascript:alert(5)></iframe>")
+    page.get_by_role("button", name="Analyse").click()
+    wait_for_tick(page, "alert")
+    # tokens are literal text: '<' is a token of its own, drawn as '<' (not markup)
+    ticks = page.evaluate(f"() => {TICKS}.map(t => t.textContent)")
+    assert any("<" in t for t in ticks) and not any("&lt;" in t for t in ticks), ticks[:40]
+    guard.check()
+    page.get_by_text("Head view", exact=True).click()
+    frame = page.frame_locator("iframe").first
+    frame.locator("body").wait_for()
+    page.wait_for_timeout(1500)
+    inner = page.frames[-1].evaluate("() => document.body.innerText")
+    assert "alert" in inner and "<" in inner  # the head view writes tokens as text too
+    guard.check()
+    for view in ("Rollout", "Head statistics"):
+        page.get_by_text(view, exact=True).click()
+        page.wait_for_timeout(1500)
+        guard.check()
+
+
+def test_sidebar_model_id_and_error_messages(app_url, page):
+    guard = Guard(page)
+    open_app(page, app_url)
+    box = page.get_by_label("Hugging Face id or local directory", exact=True)
+    box.fill("![x](http://evil.example/p.png)<img src=x onerror=alert(1)>")
+    page.get_by_role("button", name="Load model").click()
+    error = page.locator("[data-testid='stAlertContentError']").first
+    error.wait_for(timeout=60_000)
+    assert "evil.example" in error.inner_text()  # the id is echoed as text, not as an image
+    guard.check()
+    page.get_by_role("button", name="Back to the bundled default model").click()
+    page.get_by_role("button", name="Analyse").wait_for(timeout=120_000)
+    page.get_by_label("Text", exact=True).fill("   ")
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_text("The text is empty").wait_for(timeout=60_000)
+    guard.check()
+
+
+def test_attribution_page(app_url, page):
+    guard = Guard(page)
+    open_app(page, app_url, "/attribution")
+    page.get_by_role("button", name="Explain").wait_for(timeout=180_000)
+    page.get_by_label("Text", exact=True).fill(SHORT)
+    labels = page.locator("textarea").nth(1)
+    labels.fill("<img src=x onerror=alert(6)>: good | nice\n![n](http://evil.example/n.png): bad | awful")
+    page.get_by_role("button", name="Explain").click()
+    wait_for_tick(page, "alert", timeout=300_000)
+    page.get_by_text("Faithfulness", exact=True).wait_for(timeout=300_000)
+    explained = page.locator("[data-testid='stMarkdownContainer']", has_text="Explained:").first.inner_text()
+    assert "<img src=x onerror" in explained or "![n](http" in explained, explained  # the label name, as text
+    guard.check()
+
+
+def test_bias_page_upload_and_label(app_url, page):
+    guard = Guard(page)
+    open_app(page, app_url, "/bias")
+    page.get_by_role("button", name="Run probe").wait_for(timeout=300_000)
+    page.get_by_text("Upload your own identity terms or templates (CSV)").click()
+    terms = (b"axis,group,term\nx,<script>alert(7)</script>,<img src=x onerror=alert(8)>\n"
+             b"x,![g](http://evil.example/g.png),[t](javascript:alert(9))\n")
+    page.locator("input[type='file']").first.set_input_files(
+        {"name": "terms.csv", "mimeType": "text/csv", "buffer": terms})
+    page.get_by_text("Counterfactual token fairness gap per axis").wait_for(timeout=300_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=300_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+    ticks = page.evaluate(f"() => {TICKS}.map(t => t.textContent).join(' ')")
+    assert "<script>" in ticks or "<img" in ticks, ticks[:300]  # group/term names drawn as literal text
+    guard.check()
+    page.get_by_label("Label whose probability is f", exact=True).fill("<img src=x onerror=alert(10)>")
+    page.get_by_role("button", name="Run probe").click()
+    page.locator("[data-testid='stAlertContentError']").first.wait_for(timeout=120_000)
+    guard.check()
+
+
+def test_lab_step_through_on_the_sidebar_model(app_url, page):
+    guard = Guard(page)
+    open_app(page, app_url, "/lab")
+    page.get_by_role("heading", name="Attention Lab").wait_for(timeout=120_000)
+    page.get_by_role("tab", name="Step through one head").click()
+    page.get_by_text("Sidebar model").click()
+    page.get_by_role("button", name="Step through").wait_for(timeout=120_000)
+    page.get_by_text("Recomputed by hand").wait_for(timeout=120_000)
+    page.get_by_role("textbox", name="Text", exact=True).fill(SHORT)  # the visible one (not the lab model's)
+    page.get_by_role("button", name="Step through", exact=True).click()
+    wait_for_tick(page, "alert")
+    guard.check()
+
+
+def test_the_guard_sees_an_injected_script(page):
+    """The checks above must be able to fail: a page that does render markup trips every one of them."""
+    guard = Guard(page)
+    page.set_content("<p>hi</p><img src=x onerror=alert(1)><img src='http://evil.example/i.png'>")
+    with pytest.raises(AssertionError):
+        guard.check()
+    assert guard.dialogs == ["1"] and any("evil.example" in u for u in guard.external)
+    guard.dialogs.clear()
+    guard.external.clear()
+    with pytest.raises(AssertionError, match="img"):
+        guard.check()  # the element itself is found too
