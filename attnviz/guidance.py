@@ -95,6 +95,49 @@ GUIDANCE: dict[str, str] = {
         "loading a file cannot run code) and load it back later to keep inspecting it, or send it to the "
         "other pages, where every view works on it as on a pretrained model — for this browser session only: "
         "lab models are not in shareable links, so share the file instead."),
+    # ------------------------------------------------------------------ compare two page
+    "compare_two/attention": (
+        "A and B side by side (row = the token that reads, column = the token it reads from; each row sums to "
+        "1), and below them B − A on aligned positions: red = B attends more, blue = A attends more, white = no "
+        "change; the colour scale is symmetric around 0 and set by the largest |B − A| in the view, so pale "
+        "does not mean zero. Positions are aligned by matching tokens (or words); a swap of the same length "
+        "(he → she) is shown as one position 'he→she'. Tokens with no partner are gaps: blank rows and columns "
+        "labelled 'A only' / 'B only', never compared. With two models only the mean over heads per aligned "
+        "word is compared (different heads and tokenizers). The grid below ranks heads by mean |B − A|. "
+        "Answers *where does the attention pattern change when the input (or the model) changes?* "
+        + _CAVEAT),
+    "compare_two/attribution": (
+        "The same explainers run on A and B. With one model both sides explain the *same target* — the label "
+        "predicted for A — so B − A says how each token's contribution to that one number changed (red: more "
+        "in B, blue: more in A; each method's row scaled to its own max |B − A|, raw values in the hover). "
+        "Explaining each side's own prediction would compare answers to different questions. With two models "
+        "the numbers differ by construction, so scores are compared as shares of each side's total |score| "
+        "(shapes, not sizes). Gaps (tokens only in A or only in B) have no difference. Answers *did the "
+        "swapped word change what the model relied on, and did the output change?* — read the explained "
+        "values above the chart first."),
+    # ------------------------------------------------------------------ generate page
+    "generate/continuation": (
+        "The continuation the model wrote, one token per step, and each generated token's probability when it "
+        "was chosen (the highlighted bar is the token you picked). Greedy decoding always takes the most "
+        "probable token; sampling draws from the distribution (after temperature and top-k), so a low bar can "
+        "still be chosen — the same seed gives the same text. The list under the chart gives the step's most "
+        "probable alternatives. Answers *how sure was the model at each step, and what else could it have "
+        "written?*"),
+    "generate/attention": (
+        "Two rows belong to a generated token. 'That produced the token' is the row of the position *before* "
+        "it: the attention of the step whose output predicted it — the one that matters for why it was "
+        "written. 'The token's own' row is what it attends to once it is in the context, used to predict the "
+        "*next* token. Each row covers the prompt and the tokens generated so far (a causal model never looks "
+        "ahead), sums to 1 per head, darker = more weight; 'every layer' shows one row per layer averaged "
+        "over heads, a single layer shows one row per head. Large weights on the first token are often a "
+        "resting place (a sink), not meaning. " + _CAVEAT),
+    "generate/attribution": (
+        "The attribution explains one number: the probability the model gave to the chosen token at its step, "
+        "p(next = token | prompt + the tokens generated before it). Each earlier token gets a score: red "
+        "raised that probability, blue lowered it; the row is scaled to its largest |score|. Later tokens are "
+        "not inputs of that step, so they get no score. Methods differ (gradients are local, occlusion and "
+        "SHAP remove tokens): where they agree the claim is safer. Answers *which words of the context made "
+        "this token likely?* — unlike the attention rows, it measures effect on the output."),
 }
 
 

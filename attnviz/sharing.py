@@ -46,8 +46,9 @@ class StateParam:
     Attributes:
         name: the query-parameter name (short, stable: links are shared).
         key: the ``st.session_state`` key of the widget it fills.
-        kind: ``"text"``, ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` (one of ``options``) or
-            ``"choices"`` (several of ``options``; repeated in the URL: ``?method=a&method=b``).
+        kind: ``"text"``, ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` (one of ``options``),
+            ``"choices"`` (several of ``options``; repeated in the URL: ``?method=a&method=b``) or
+            ``"model"`` (a second model's name: empty, or a hub id / plain path as ``valid_model_name``).
         options: allowed values for ``choice``/``choices`` (any type; matched by ``str()``).
         low, high: inclusive range for ``int``/``float``.
         max_chars: longest text accepted from a link or a file.
@@ -64,7 +65,7 @@ class StateParam:
     default: Any = None
 
     def __post_init__(self):
-        if self.kind not in ("text", "int", "float", "bool", "choice", "choices"):
+        if self.kind not in ("text", "int", "float", "bool", "choice", "choices", "model"):
             raise ValueError(f"unknown StateParam kind {self.kind!r}")
         if self.kind in ("choice", "choices") and not self.options:
             raise ValueError(f"StateParam {self.name!r} needs options")
@@ -75,6 +76,11 @@ class StateParam:
     @classmethod
     def text(cls, name: str, key: str, *, max_chars: int = MAX_TEXT_IN_LINK, default: str | None = None):
         return cls(name, key, "text", max_chars=max_chars, default=default)
+
+    @classmethod
+    def model(cls, name: str, key: str, *, default: str | None = ""):
+        """A model name typed on a page (e.g. Compare two's model B): empty or a hub id / plain path."""
+        return cls(name, key, "model", max_chars=MAX_MODEL_NAME, default=default)
 
     @classmethod
     def integer(cls, name: str, key: str, low: int, high: int, *, default: int | None = None):
@@ -122,6 +128,10 @@ class StateParam:
             if "\x00" in value:
                 raise InputError(f"{self.name}: contains a NUL character.")
             return value
+        if self.kind == "model":
+            if value.strip() and not valid_model_name(value):
+                raise InputError(f"{self.name}: not a Hugging Face id or a plain directory path.")
+            return value
         if self.kind == "bool":
             if value.strip().lower() in _TRUE:
                 return True
@@ -154,6 +164,8 @@ class StateParam:
         text = str(value)
         if self.kind == "text" and len(text) > (MAX_TEXT_IN_FILE if in_file else self.max_chars):
             return None
+        if self.kind == "model" and text.strip() and not valid_model_name(text):
+            return None  # a session-only (lab) model or an odd name: never written to a link or a file
         return text
 
 

@@ -457,6 +457,33 @@ def _load_example(example, text_key: str, pair_key: str | None, view_key: str | 
     if view_key is not None and example.view in views:
         st.session_state[view_key] = example.view
 
+def comparison_picker(page: str, key_a: str, key_b: str, view_key: str | None = None) -> None:
+    """The example gallery's counterfactual pairs: one click fills text A and text B (and the tab)."""
+    from attnviz.examples import load_comparisons
+
+    try:
+        comparisons = load_comparisons()
+    except AttnvizError as exc:
+        show_error(exc)
+        return
+    if not comparisons:
+        return
+    by_id = {c.id: c for c in comparisons}
+    with st.expander("Example gallery", icon=":material/auto_stories:"):
+        chosen = st.selectbox("Example pair", list(by_id), key=f"{page}_example",
+                              format_func=lambda i: by_id[i].title)
+        pair = by_id[chosen]
+        st.caption(f"Look for: {pair.look_for} — best in the **{pair.view}** tab.")
+        st.button("Load example", key=f"{page}_example_load", on_click=_load_comparison,
+                  args=(pair, key_a, key_b, view_key))
+
+
+def _load_comparison(pair, key_a: str, key_b: str, view_key: str | None) -> None:
+    st.session_state[key_a], st.session_state[key_b] = pair.a.text, pair.b.text
+    if view_key is not None:
+        st.session_state[view_key] = pair.view
+
+
 # --- audit ---
 @st.cache_data(max_entries=4, show_spinner=False)
 def cached_read_table(data: bytes, filename: str):

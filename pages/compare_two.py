@@ -7,23 +7,34 @@ from attnviz.comparison import SCALES, attention_diff, attribution_diff
 from attnviz.errors import AttnvizError
 from attnviz.figures import attention as afigs
 from attnviz.figures import diff as dfigs
+from attnviz.sharing import StateParam
 from attnviz.ui import (
     cached_attention,
     cached_attribution,
     cached_shared_target,
     cached_words,
+    comparison_picker,
     current_model,
     current_model_key,
     ensure_entrypoint,
+    guide,
     handle_for,
+    md_text,
     model_b_key,
+    offer_session_file,
+    presenter_mode,
+    share_state,
     show_error,
 )
 
 EXAMPLE_A, EXAMPLE_B = "He is a nurse.", "She is a nurse."
 METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap", "occlusion", "lime", "shap",
            "rollout", "grad_attention"]
-MEAN = "mean over heads"
+DEFAULT_METHODS = ["integrated_gradients", "input_x_gradient"]
+MEAN = "mean"  # the head option for the mean over heads (its value in links: head=mean)
+TABS = ["Attention", "Attribution"]
+SCALE_KEYS = {True: "compare_scale_one_model", False: "compare_scale_two_models"}
+SCALE_DEFAULTS = {True: list(SCALES)[0], False: list(SCALES)[1]}
 
 ensure_entrypoint()
 st.title("Compare two")
@@ -36,19 +47,42 @@ if handle_a is None:
     st.stop()
 key_a = current_model_key()
 
+for widget_key, default in (("compare_text_a", EXAMPLE_A), ("compare_text_b", EXAMPLE_B), ("compare_model_b", ""),
+                            ("compare_tab", TABS[0]), ("compare_level", "token"), ("compare_layer", 0),
+                            ("compare_head", MEAN), ("compare_methods", list(DEFAULT_METHODS)),
+                            (SCALE_KEYS[True], SCALE_DEFAULTS[True]), (SCALE_KEYS[False], SCALE_DEFAULTS[False]),
+                            ("compare_bars_method", DEFAULT_METHODS[0])):
+    st.session_state.setdefault(widget_key, default)
+    if widget_key in SCALE_KEYS.values():  # only one scale radio is drawn per run: keep the other's value
+        st.session_state[widget_key] = st.session_state[widget_key]
+share_state("compare_two", [
+    StateParam.text("a", "compare_text_a", default=EXAMPLE_A),
+    StateParam.text("b", "compare_text_b", default=EXAMPLE_B),
+    StateParam.model("model_b", "compare_model_b", default=""),
+    StateParam.choice("tab", "compare_tab", TABS, default=TABS[0]),
+    StateParam.choice("align", "compare_level", ["token", "word"], default="token"),
+    StateParam.integer("layer", "compare_layer", 0, handle_a.num_layers - 1, default=0),
+    StateParam.choice("head", "compare_head", [MEAN, *range(handle_a.num_heads)], default=MEAN),
+    StateParam.choices("method", "compare_methods", METHODS, default=DEFAULT_METHODS),
+    StateParam.choice("scale", SCALE_KEYS[True], list(SCALES), default=SCALE_DEFAULTS[True]),
+    StateParam.choice("scale_two", SCALE_KEYS[False], list(SCALES), default=SCALE_DEFAULTS[False]),
+    StateParam.choice("bars", "compare_bars_method", METHODS, default=DEFAULT_METHODS[0]),
+])
+comparison_picker("compare", "compare_text_a", "compare_text_b", "compare_tab")
+
 with st.form("compare_input"):
     cols = st.columns(2)
-    text_a = cols[0].text_area("Text A", EXAMPLE_A, key="compare_text_a", height=80, max_chars=20_000)
-    text_b = cols[1].text_area("Text B", EXAMPLE_B, key="compare_text_b", height=80, max_chars=20_000)
+    text_a = cols[0].text_area("Text A", key="compare_text_a", height=80, max_chars=20_000)
+    text_b = cols[1].text_area("Text B", key="compare_text_b", height=80, max_chars=20_000)
     model_b = st.text_input(
-        "Model B (empty = the sidebar's model)", "", key="compare_model_b",
+        "Model B (empty = the sidebar's model)", key="compare_model_b",
         help="A Hugging Face id in the local cache or a local directory (safetensors). Model A is the sidebar's.")
     st.form_submit_button("Compare", type="primary")
 
 key_b = model_b_key(model_b)
 same_model = key_b == key_a
 try:
-    with st.spinner(f"Loading {key_b[0]} …"):
+    with st.spinner(f"Loading {md_text(key_b[0])} …"):
         handle_b = handle_for(key_b)
     result_a = cached_attention(key_a, text_a, None, None, None)
     result_b = cached_attention(key_b, text_b, None, None, None)
@@ -66,7 +100,8 @@ else:
                "each side's attention is pooled into words (sum over a word's key tokens, mean over its query "
                "tokens) and only the **mean over heads per aligned word** is compared.")
 
-attention_tab, attribution_tab = st.tabs(["Attention", "Attribution"])
+# tracked tabs (rerun on switch): the open tab is in the link; both tabs are still drawn
+attention_tab, attribution_tab = st.tabs(TABS, key="compare_tab", on_change="rerun")
 
 with attention_tab:
     level = "word"
@@ -81,12 +116,17 @@ with attention_tab:
     except AttnvizError as exc:
         show_error(exc)
         st.stop()
+    guide("compare_two/attention")
+    head_options = [MEAN] + (list(range(result_a.num_heads)) if diff.per_head else [])
+    if not 0 <= st.session_state.get("compare_layer", 0) < len(diff.layer_labels):
+        st.session_state["compare_layer"] = 0  # two models: one "mean of all layers" row only
+    if st.session_state.get("compare_head", MEAN) not in head_options:
+        st.session_state["compare_head"] = MEAN
     controls = st.columns(2)
     layer_pos = controls[0].selectbox("Layer", range(len(diff.layer_labels)), key="compare_layer",
                                       format_func=lambda i: diff.layer_labels[i])
-    head_options = [MEAN] + (list(range(result_a.num_heads)) if diff.per_head else [])
     head_choice = controls[1].selectbox("Head", head_options, key="compare_head",
-                                        format_func=lambda h: h if h == MEAN else f"head {h}")
+                                        format_func=lambda h: "mean over heads" if h == MEAN else f"head {h}")
     head = None if head_choice == MEAN else int(head_choice)
     sides = st.columns(2)
     for column, result, name in ((sides[0], result_a, name_a), (sides[1], result_b, name_b)):
@@ -104,18 +144,23 @@ with attention_tab:
     st.plotly_chart(dfigs.attention_diff_heatmap(diff, layer_pos, head), key="compare_attention_diff")
     st.caption(diff.note)
     st.plotly_chart(dfigs.head_diff_grid(diff), key="compare_head_grid")
-    st.download_button("Download the attention comparison (JSON)", diff.to_json(), "attention_diff.json",
-                       "application/json", key="compare_download_attention")
+    if not presenter_mode():
+        st.download_button("Download the attention comparison (JSON)", diff.to_json(), "attention_diff.json",
+                           "application/json", key="compare_download_attention")
 
 with attribution_tab:
-    methods = st.multiselect("Methods", METHODS, default=["integrated_gradients", "input_x_gradient"],
-                             format_func=lambda m: METHOD_TITLES.get(m, m), key="compare_methods")
-    scale = st.radio("Scale", list(SCALES), index=0 if same_model else 1, horizontal=True,
-                     key="compare_scale_" + ("one_model" if same_model else "two_models"),
-                     format_func=lambda s: SCALES[s],
-                     help="Two models (or two different targets) explain different numbers: compare shapes.")
+    guide("compare_two/attribution")
+    methods = st.multiselect("Methods", METHODS, format_func=lambda m: METHOD_TITLES.get(m, m),
+                             key="compare_methods")
+    scale_key = SCALE_KEYS[same_model]
+    if presenter_mode():  # an advanced control: the link's (or the default) scale still applies
+        scale = st.session_state[scale_key]
+    else:
+        scale = st.radio("Scale", list(SCALES), horizontal=True, key=scale_key, format_func=lambda s: SCALES[s],
+                         help="Two models (or two different targets) explain different numbers: compare shapes.")
     if not methods:
         st.info("Choose at least one method.")
+        offer_session_file("compare_two", {"attention_diff": diff})
         st.stop()
     try:
         target = cached_shared_target(key_a, text_a) if same_model else None
@@ -135,9 +180,14 @@ with attribution_tab:
     if same_model:
         st.caption("Both sides explain the label predicted for A, so the scores answer the same question.")
     st.plotly_chart(dfigs.attribution_diff_heatmap(adiff), key="compare_attribution_diff")
+    if st.session_state.get("compare_bars_method") not in adiff.methods:
+        st.session_state["compare_bars_method"] = adiff.methods[0]
     shown = st.selectbox("Method, side by side", list(adiff.methods), key="compare_bars_method",
                          format_func=lambda m: METHOD_TITLES.get(m, m))
     st.plotly_chart(dfigs.attribution_diff_bars(adiff, shown), key="compare_attribution_bars")
     st.caption(adiff.note)
-    st.download_button("Download the attribution comparison (CSV)", adiff.to_dataframe().to_csv(index=False),
-                       "attribution_diff.csv", "text/csv", key="compare_download_attribution")
+    if not presenter_mode():
+        st.download_button("Download the attribution comparison (CSV)", adiff.to_dataframe().to_csv(index=False),
+                           "attribution_diff.csv", "text/csv", key="compare_download_attribution")
+
+offer_session_file("compare_two", {"attention_diff": diff, "attribution_diff": adiff})

@@ -8,19 +8,28 @@ from attnviz.figures import compare as cfigs
 from attnviz.figures import generation as gfigs
 from attnviz.figures.attention import display_token
 from attnviz.generation import MAX_NEW_TOKENS, ROWS
+from attnviz.sharing import StateParam
 from attnviz.ui import (
     cached_generated_attribution,
     cached_generation,
     current_model,
     current_model_key,
     ensure_entrypoint,
+    guide,
+    offer_session_file,
+    presenter_mode,
+    share_state,
     show_error,
 )
 
 EXAMPLE = "The old lighthouse keeper opened the door and"
 METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap", "occlusion", "lime", "shap",
            "rollout", "grad_attention"]
-EVERY_LAYER = "every layer (mean over heads)"
+EVERY_LAYER = "all"  # the layer option for every layer, mean over heads (its value in links: layer=all)
+DEFAULTS = {"generate_prompt": EXAMPLE, "generate_max_new": 12, "generate_decoding": "greedy",
+            "generate_temperature": 1.0, "generate_top_k": 0, "generate_seed": 0, "generate_step": 0,
+            "generate_row": "predicting", "generate_layer": EVERY_LAYER, "generate_method": METHODS[0]}
+SAMPLING_KEYS = ("generate_temperature", "generate_top_k", "generate_seed")
 
 ensure_entrypoint()
 st.title("Generate")
@@ -39,18 +48,39 @@ if handle.kind != "decoder":
         icon=":material/auto_awesome:")
     st.stop()
 
+for widget_key, default in DEFAULTS.items():
+    st.session_state.setdefault(widget_key, default)
+# presenter mode hides the sampling settings under greedy decoding: keep their values while hidden
+for widget_key in SAMPLING_KEYS:
+    st.session_state[widget_key] = st.session_state[widget_key]
+share_state("generate", [
+    StateParam.text("prompt", "generate_prompt", default=EXAMPLE),
+    StateParam.integer("new", "generate_max_new", 1, MAX_NEW_TOKENS, default=12),
+    StateParam.choice("decoding", "generate_decoding", ["greedy", "sampling"], default="greedy"),
+    StateParam.number("temperature", "generate_temperature", 0.05, 5.0, default=1.0),
+    StateParam.integer("top_k", "generate_top_k", 0, 1000, default=0),
+    StateParam.integer("seed", "generate_seed", 0, 2**31 - 1, default=0),
+    StateParam.integer("token", "generate_step", 0, MAX_NEW_TOKENS - 1, default=0),
+    StateParam.choice("row", "generate_row", list(ROWS), default="predicting"),
+    StateParam.choice("layer", "generate_layer", [EVERY_LAYER, *range(handle.num_layers)], default=EVERY_LAYER),
+    StateParam.choice("method", "generate_method", METHODS, default=METHODS[0]),
+])
+
 with st.form("generate_input"):
-    prompt = st.text_area("Prompt", EXAMPLE, key="generate_prompt", height=80, max_chars=20_000)
+    prompt = st.text_area("Prompt", key="generate_prompt", height=80, max_chars=20_000)
     cols = st.columns([2, 1.3, 1, 1, 1])
-    max_new = cols[0].slider("New tokens", 1, MAX_NEW_TOKENS, 12, key="generate_max_new")
+    max_new = cols[0].slider("New tokens", 1, MAX_NEW_TOKENS, key="generate_max_new")
     decoding = cols[1].radio("Decoding", ["greedy", "sampling"], horizontal=True, key="generate_decoding",
                              help="Greedy takes the most probable token each step; sampling draws from the "
                                   "model's distribution (seeded: the same seed gives the same text).")
-    temperature = cols[2].number_input("Temperature", 0.05, 5.0, 1.0, 0.05, key="generate_temperature",
-                                       help="Sampling only: logits / temperature before the softmax.")
-    top_k = cols[3].number_input("Top-k (0 = all)", 0, 1000, 0, 1, key="generate_top_k",
-                                 help="Sampling only: draw among the k most probable tokens.")
-    seed = cols[4].number_input("Seed", 0, 2**31 - 1, 0, 1, key="generate_seed")
+    if presenter_mode() and st.session_state["generate_decoding"] == "greedy":
+        temperature, top_k, seed = (st.session_state[k] for k in SAMPLING_KEYS)  # unused by greedy decoding
+    else:
+        temperature = cols[2].number_input("Temperature", 0.05, 5.0, step=0.05, key="generate_temperature",
+                                           help="Sampling only: logits / temperature before the softmax.")
+        top_k = cols[3].number_input("Top-k (0 = all)", 0, 1000, step=1, key="generate_top_k",
+                                     help="Sampling only: draw among the k most probable tokens.")
+        seed = cols[4].number_input("Seed", 0, 2**31 - 1, step=1, key="generate_seed")
     st.form_submit_button("Generate", type="primary")
 
 do_sample = decoding == "sampling"
@@ -64,6 +94,7 @@ except AttnvizError as exc:
     show_error(exc)
     st.stop()
 
+guide("generate/continuation")
 st.markdown("**Continuation**")
 st.text(generation.continuation or "∅")
 if generation.stop_reason == "eos":
@@ -85,28 +116,35 @@ if generation.alternatives:
         f"`{display_token(t)}` {p:.3g}" for t, p in generation.alternatives[step]))
 
 st.subheader("Attention")
+guide("generate/attention")
 controls = st.columns(2)
 which = controls[0].radio("Row", list(ROWS), horizontal=True, key="generate_row", format_func=lambda r: {
     "predicting": "that produced the token", "own": "the token's own"}[r], help=" · ".join(
     f"{k}: {v}" for k, v in ROWS.items()))
 layer_choice = controls[1].selectbox("Layer", [EVERY_LAYER] + list(range(handle.num_layers)), key="generate_layer",
-                                     format_func=lambda v: v if v == EVERY_LAYER else f"layer {v} (every head)")
+                                     format_func=lambda v: "every layer (mean over heads)" if v == EVERY_LAYER
+                                     else f"layer {v} (every head)")
 layer = None if layer_choice == EVERY_LAYER else int(layer_choice)
 st.plotly_chart(gfigs.token_attention_rows(generation, step, which=which, layer=layer), key="generate_rows")
-st.caption("For a causal model, the rows seen while generating step by step are the rows of one forward pass over "
-           "prompt + continuation: that one extraction is shown here.")
+if not presenter_mode():
+    st.caption("For a causal model, the rows seen while generating step by step are the rows of one forward pass "
+               "over prompt + continuation: that one extraction is shown here.")
 
 st.subheader("Attribution")
+guide("generate/attribution")
 method = st.selectbox("Method", METHODS, key="generate_method", format_func=lambda m: METHOD_TITLES.get(m, m))
 try:
     with st.spinner(f"Running {METHOD_TITLES.get(method, method)} …"):
         attribution = cached_generated_attribution(key, generation_args, step, method)
 except AttnvizError as exc:
     show_error(exc)
+    offer_session_file("generate", {"generation": generation})
     st.stop()
 st.markdown(f"**Explained:** `{attribution.target}` = {attribution.output:.4g}, over the prompt and the "
             f"{step} token(s) generated before it.")
 st.plotly_chart(cfigs.token_score_rows(attribution.tokens, {METHOD_TITLES.get(method, method): attribution.scores},
                                        title="Which earlier tokens raised (red) or lowered (blue) its probability"),
                 key="generate_attribution")
-st.dataframe(generation.to_dataframe(), hide_index=True)
+offer_session_file("generate", {"generation": generation, "attribution": attribution})
+if not presenter_mode():
+    st.dataframe(generation.to_dataframe(), hide_index=True)
