@@ -261,6 +261,16 @@ def test_lab_page_text_inputs_survive_the_corpus():
         no_live_markup(at)
         if refused_on_page(name):
             assert at.error, name
+    # malformed checkpoint uploads: a pickle, random bytes, a config that is not JSON
+    import pickle
+
+    for weights, config in ((pickle.dumps({"w": 1}), None), (b"\x00" * 64, None), (b"garbage", b"{not json")):
+        at.tabs[2].file_uploader(key="lab_upload_weights").set_value(("m.safetensors", weights, "application/octet-stream"))
+        if config is not None:
+            at.file_uploader(key="lab_upload_config").set_value(("c.json", config, "application/json"))
+        at = click(at, "Load")
+        no_crash(at)
+        assert at.error, weights[:10]
     at.text_input(key=try_key).set_value("a 1 b 2 c 3 ? b").run()
     at.text_input(key="lab_step_text_lab").set_value("a 1 b 2 ? a")
     at = click(at, "Step through")
