@@ -153,7 +153,7 @@ def test_bad_model_ids_in_the_sidebar_are_messages(tiny_model_dirs, tmp_path, mo
     monkeypatch.delenv("ATTNVIZ_TRUST_REMOTE_CODE", raising=False)
 
     expected = {**{bad: "" for bad in MODEL_IDS if bad != "no/such-model"},  # offline lookups are slow
-                "![x](http://evil.example/p.png)": "", str(remote): "ATTNVIZ\\_TRUST\\_REMOTE\\_CODE",
+                "![x](http://evil.example/p.png)": "", str(remote): "ATTNVIZ_TRUST_REMOTE_CODE",
                 str(pickled): "safetensors"}
     for bad, needle in expected.items():
         # what the sidebar's "Load model" stores (the form itself is driven in Chromium)
