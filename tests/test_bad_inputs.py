@@ -145,6 +145,11 @@ def test_remote_code_directory_is_refused_and_its_code_never_runs(tiny_model_dir
     with pytest.raises(ModelLoadError):
         attnviz.load_model(target)
     assert not marker.exists(), "remote code ran without the operator flag"
+    # the operator's flag is what lets it run; code that then fails is still a typed error
+    monkeypatch.setenv("ATTNVIZ_TRUST_REMOTE_CODE", "1")
+    with pytest.raises(ModelLoadError, match="remote code of"):
+        attnviz.load_model(target)
+    assert marker.exists(), "with the operator flag the model's own code is imported"
 
 
 def test_operator_flag_is_what_enables_remote_code(monkeypatch):
