@@ -111,7 +111,10 @@ def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str 
     return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
 
 
-_MD_PUNCT = re.compile(r"([\\`*_\[\]<>!:$~|#&])")
+_MD_PUNCT = re.compile(r"([\\`*\[\]<>!$~|#&])")
+# '_' only where it could start/end emphasis (not inside SNAKE_CASE), ':' only where it could start a
+# directive or shortcode (":red[", ":smile:"), so ordinary messages read the same in tests and logs
+_MD_CONTEXT = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|:(?=\S)")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 
 
@@ -119,6 +122,7 @@ def md_text(text) -> str:
     """User text made literal for st.markdown/st.error: every markdown-active character backslash-escaped,
     so a typed `![x](http://…)`, `[a](javascript:…)`, `:red[…]` or `$…$` shows as typed."""
     text = _MD_PUNCT.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
+    text = _MD_CONTEXT.sub(lambda m: "\\" + m.group(0), text)
     text = re.sub(r"^(\d+)([.)])", r"\1\\\2", text)  # "1. x" would start a list
     return "\\" + text if text[:1] in ("-", "+", "=") else text
 

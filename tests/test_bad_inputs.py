@@ -42,8 +42,10 @@ def test_twenty_thousand_words_are_truncated_not_refused(default_handle):
     assert len(result.tokens) == default_handle.max_length
 
 
-@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
-@pytest.mark.parametrize("name", list(TEXTS))
+IG_TEXTS = ["empty", "long_20000_words", "control_and_nul", "emoji", "rtl", "special_tokens", "over_char_limit"]
+
+
+@pytest.mark.parametrize("method,name", [("saliency", n) for n in TEXTS] + [("integrated_gradients", n) for n in IG_TEXTS])
 def test_gradient_attribution_gives_a_result_or_an_input_error(default_handle, name, method):
     text = TEXTS[name]
     if name in REFUSED:
@@ -143,6 +145,11 @@ def test_remote_code_directory_is_refused_and_its_code_never_runs(tiny_model_dir
     with pytest.raises(ModelLoadError):
         attnviz.load_model(target)
     assert not marker.exists(), "remote code ran without the operator flag"
+    # the operator's flag is what lets it run; code that then fails is still a typed error
+    monkeypatch.setenv("ATTNVIZ_TRUST_REMOTE_CODE", "1")
+    with pytest.raises(ModelLoadError, match="remote code of"):
+        attnviz.load_model(target)
+    assert marker.exists(), "with the operator flag the model's own code is imported"
 
 
 def test_operator_flag_is_what_enables_remote_code(monkeypatch):

@@ -97,3 +97,42 @@ def test_readme_documents_the_security_defaults():
     for needle in ("--server.address 0.0.0.0", "ATTNVIZ_TRUST_REMOTE_CODE", "--trust-remote-code", "safetensors",
                    "XSRF", "localhost", "escaped"):
         assert needle in section, needle
+
+
+MARKDOWN_SAMPLES = [
+    "![x](http://evil.example/p.png)", "[click](javascript:alert(1))", "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>", "**bold** _em_ *em* ~~strike~~ `code` ``two``", "# heading", "- item",
+    "1. first", "> quote", "| a | b |", "<http://evil.example>", "&lt;b&gt; &amp;", "\\*not em\\*",
+    "a_b_c SNAKE_CASE __dunder__", "x: y :smile: :red[red]", "$x^2$", "trailing backslash \\",
+    "[ref]: http://evil.example", "![a][ref]", "***", "---", "= x", "+ y", "12) twelve",
+]
+
+
+@pytest.mark.parametrize("text", MARKDOWN_SAMPLES)
+def test_md_text_renders_as_the_literal_text(text):
+    """Through a CommonMark renderer (an independent reference), escaped text is one paragraph of the
+    same characters: no link, image, emphasis, heading, list or HTML."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    from attnviz.ui import md_text
+
+    rendered = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md_text(text)).strip()
+    assert rendered.startswith("<p>") and rendered.endswith("</p>"), rendered
+    inner = rendered[3:-4]
+    assert "<" not in inner, rendered  # no tag at all inside the paragraph
+    assert html.unescape(inner) == text.strip()
+
+
+@pytest.mark.parametrize("text", ["plain", "a`b", "``x``", "`edge", "edge`", "![x](http://e/p.png) `"])
+def test_md_code_is_one_code_span_holding_the_text(text):
+    import html
+
+    from markdown_it import MarkdownIt
+
+    from attnviz.ui import md_code
+
+    rendered = MarkdownIt("commonmark").render(md_code(text)).strip()
+    assert rendered.startswith("<p><code>") and rendered.endswith("</code></p>"), rendered
+    assert html.unescape(rendered[len("<p><code>"):-len("</code></p>")]) == text

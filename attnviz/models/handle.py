@@ -23,6 +23,7 @@ from .loading import (
     operator_trusts_remote_code,
     pick_device,
     pick_dtype,
+    remote_code_failed,
     resolve_name,
     sentence_max_length,
     sentence_pooling,
@@ -351,6 +352,10 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         raise ModelLoadError(_load_failed(resolved.display_name, exc)) from exc
     except torch.OutOfMemoryError as exc:
         raise ResourceError(f"{resolved.display_name} does not fit in {dev} memory.", retry_on_cpu=True) from exc
+    except Exception as exc:  # operator-enabled remote code can raise anything: still a typed error
+        if not trc:
+            raise
+        raise remote_code_failed(resolved.display_name, exc) from exc
     model.to(dev)
     return ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
                        pooling=sentence_pooling(resolved, revision), device=dev,

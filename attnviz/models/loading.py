@@ -85,9 +85,19 @@ def load_config(resolved: ResolvedName, *, revision: str | None, trust_remote_co
         raise ModelLoadError(f"Cannot read the config of '{resolved.display_name}': {exc}") from exc
     except OSError as exc:
         raise ModelLoadError(_not_found_message(resolved)) from exc
+    except Exception as exc:  # operator-enabled remote code can raise anything: still a typed error
+        if not trust_remote_code:
+            raise
+        raise remote_code_failed(resolved.display_name, exc) from exc
     if getattr(config, "auto_map", None) and not trust_remote_code:
         raise _remote_code_error(resolved)
     return config
+
+
+def remote_code_failed(name: str, exc: Exception) -> ModelLoadError:
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return ModelLoadError(f"The remote code of '{name}' failed ({type(exc).__name__}: {first}). It was enabled "
+                          f"by the operator ({TRUST_REMOTE_CODE_ENV}); fix the model's code or use another model.")
 
 
 def _remote_code_error(resolved: ResolvedName) -> ModelLoadError:

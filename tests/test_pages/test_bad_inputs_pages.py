@@ -153,7 +153,7 @@ def test_bad_model_ids_in_the_sidebar_are_messages(tiny_model_dirs, tmp_path, mo
     monkeypatch.delenv("ATTNVIZ_TRUST_REMOTE_CODE", raising=False)
 
     expected = {**{bad: "" for bad in MODEL_IDS if bad != "no/such-model"},  # offline lookups are slow
-                "![x](http://evil.example/p.png)": "", str(remote): "ATTNVIZ\\_TRUST\\_REMOTE\\_CODE",
+                "![x](http://evil.example/p.png)": "", str(remote): "ATTNVIZ_TRUST_REMOTE_CODE",
                 str(pickled): "safetensors"}
     for bad, needle in expected.items():
         # what the sidebar's "Load model" stores (the form itself is driven in Chromium)
@@ -261,6 +261,16 @@ def test_lab_page_text_inputs_survive_the_corpus():
         no_live_markup(at)
         if refused_on_page(name):
             assert at.error, name
+    # malformed checkpoint uploads: a pickle, random bytes, a config that is not JSON
+    import pickle
+
+    for weights, config in ((pickle.dumps({"w": 1}), None), (b"\x00" * 64, None), (b"garbage", b"{not json")):
+        at.tabs[2].file_uploader(key="lab_upload_weights").set_value(("m.safetensors", weights, "application/octet-stream"))
+        if config is not None:
+            at.file_uploader(key="lab_upload_config").set_value(("c.json", config, "application/json"))
+        at = click(at, "Load")
+        no_crash(at)
+        assert at.error, weights[:10]
     at.text_input(key=try_key).set_value("a 1 b 2 c 3 ? b").run()
     at.text_input(key="lab_step_text_lab").set_value("a 1 b 2 ? a")
     at = click(at, "Step through")
