@@ -17,6 +17,7 @@ from attnviz.ui import (
     ensure_entrypoint,
     example_picker,
     guide,
+    md_code,
     offer_session_file,
     presenter_mode,
     share_state,
@@ -86,7 +87,7 @@ except AttnvizError as exc:
     st.stop()
 
 if result.truncated:
-    st.warning(f"The input has {result.n_input_tokens:,} tokens; {handle.name} reads at most "
+    st.warning(f"The input has {result.n_input_tokens:,} tokens; {md_code(handle.name)} reads at most "
                f"{len(result.tokens)}. Only the first {len(result.tokens)} tokens are shown.", icon="✂️")
 
 st.session_state.setdefault("attention_view", "Model view")
