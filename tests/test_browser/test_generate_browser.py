@@ -31,7 +31,12 @@ def test_generate_page_explains_then_generates_with_a_causal_lm(app_url, page, b
     page.keyboard.press("ArrowLeft")
     page.get_by_role("button", name="Generate").click()
     wait_idle(page)
-    link = copied_link(page, "new=10", "model=")
+    link = copied_link(page, "new=10", "model=")  # written early in the run: let the run finish first
+    page.wait_for_function(  # the shorter continuation is drawn
+        "old => { const t = document.querySelector('[data-testid=\"stText\"]');"
+        " return t && t.textContent.trim() !== old.trim(); }", arg=continuation, timeout=180_000)
+    page.get_by_text("Which earlier tokens raised").first.wait_for(timeout=120_000)
+    wait_idle(page)
     with page.expect_download(timeout=120_000) as download:
         page.get_by_role("button", name="Save session (.json)").click()
     path = tmp_path / "session.json"
