@@ -39,20 +39,12 @@ st.caption("A causal language model continues your prompt one token at a time. P
 handle = current_model()
 if handle is None:
     st.stop()
-if handle.kind != "decoder":
-    st.info(
-        f"**Generation needs a causal language model**, and {handle.name} is an {handle.kind} model: it "
-        "encodes a whole text at once and has no next-token head to continue it with. Enter a GPT-2-like model "
-        "in the sidebar — e.g. `gpt2` if it is in the local Hugging Face cache, or a local directory saved with "
-        "`save_pretrained` (safetensors) — and press **Load model**. The other pages keep working with this model.",
-        icon=":material/auto_awesome:")
-    st.stop()
-
 for widget_key, default in DEFAULTS.items():
     st.session_state.setdefault(widget_key, default)
 # presenter mode hides the sampling settings under greedy decoding: keep their values while hidden
 for widget_key in SAMPLING_KEYS:
     st.session_state[widget_key] = st.session_state[widget_key]
+# before the decoder check: a link or a session file can bring a causal LM along
 share_state("generate", [
     StateParam.text("prompt", "generate_prompt", default=EXAMPLE),
     StateParam.integer("new", "generate_max_new", 1, MAX_NEW_TOKENS, default=12),
@@ -65,6 +57,15 @@ share_state("generate", [
     StateParam.choice("layer", "generate_layer", [EVERY_LAYER, *range(handle.num_layers)], default=EVERY_LAYER),
     StateParam.choice("method", "generate_method", METHODS, default=METHODS[0]),
 ])
+
+if handle.kind != "decoder":
+    st.info(
+        f"**Generation needs a causal language model**, and {handle.name} is an {handle.kind} model: it "
+        "encodes a whole text at once and has no next-token head to continue it with. Enter a GPT-2-like model "
+        "in the sidebar — e.g. `gpt2` if it is in the local Hugging Face cache, or a local directory saved with "
+        "`save_pretrained` (safetensors) — and press **Load model**. The other pages keep working with this model.",
+        icon=":material/auto_awesome:")
+    st.stop()
 
 with st.form("generate_input"):
     prompt = st.text_area("Prompt", key="generate_prompt", height=80, max_chars=20_000)
@@ -121,6 +122,8 @@ controls = st.columns(2)
 which = controls[0].radio("Row", list(ROWS), horizontal=True, key="generate_row", format_func=lambda r: {
     "predicting": "that produced the token", "own": "the token's own"}[r], help=" · ".join(
     f"{k}: {v}" for k, v in ROWS.items()))
+if st.session_state.get("generate_layer") not in [EVERY_LAYER, *range(handle.num_layers)]:
+    st.session_state["generate_layer"] = EVERY_LAYER  # a session file saved with a deeper model
 layer_choice = controls[1].selectbox("Layer", [EVERY_LAYER] + list(range(handle.num_layers)), key="generate_layer",
                                      format_func=lambda v: "every layer (mean over heads)" if v == EVERY_LAYER
                                      else f"layer {v} (every head)")

@@ -62,3 +62,15 @@ def test_missing_or_broken_files_are_input_errors(tmp_path):
         load_examples(tmp_path / "nope.json")
     with pytest.raises(InputError, match="not valid JSON"):
         load_examples(write(tmp_path, "{oops"))
+
+
+def test_comparisons_pair_two_shipped_examples():
+    from attnviz.examples import load_comparisons
+
+    comparisons = load_comparisons()
+    by_id = {c.id: c for c in comparisons}
+    assert by_id["trophy_compare"].a.text.endswith("too big.") and by_id["trophy_compare"].b.text.endswith(
+        "too small.")
+    assert "Christian" in by_id["identity_compare"].a.text and "Muslim" in by_id["identity_compare"].b.text
+    for c in comparisons:
+        assert c.view in ("Attention", "Attribution") and c.a.pair is None and c.b.pair is None

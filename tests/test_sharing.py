@@ -107,3 +107,14 @@ def test_tampered_model_parameters_are_rejected(query, rejected):
 def test_a_valid_device_survives_a_bad_model_name():
     key, bad = parse_model({"model": ["session:x"], "device": ["cpu"]}, DEFAULT)
     assert key == ("bundled", "cpu", "float32") and bad == ["model"]
+
+
+@pytest.mark.parametrize("raw, ok", [
+    ("gpt2", True), ("", True), ("  ", True), ("/models/my bert", True), ("org/model-v1.2", True),
+    ("session:lab [1234abcd]", False), ("[click](javascript:alert(1))", False), ("a<b", False), ("x" * 400, False),
+])
+def test_a_second_model_name_in_a_link_is_a_hub_id_or_a_path(raw, ok):
+    param = StateParam.model("model_b", "k_model_b")
+    values, rejected = parse_state([param], {"model_b": [raw]})
+    assert (values, rejected) == (({"k_model_b": raw}, []) if ok else ({}, ["model_b"]))
+    assert dump_state([param], {"k_model_b": raw}) == ({"model_b": raw} if ok and raw else {})

@@ -67,7 +67,7 @@ def attention_diff_heatmap(diff: AttentionDiff, layer_pos: int = 0, head: int | 
         # was anchored at y=0.995 (plotly shifts a multi-line block up); this keeps both lines in view and
         # clear of the top-side tick labels and axis title
         title={"text": _esc(title) + _subtitle(diff.note), "yref": "container", "y": 1.0, "yanchor": "top",
-               "pad": {"t": 12}, "automargin": True},
+               "pad": {"t": 20}, "automargin": True},
         height=int(min(960, max(400, 16 * P + 230))), margin={**_MARGIN, "t": 150}, plot_bgcolor="#eeeeee",
         xaxis={"title": {"text": "key (attended to)"}, "side": "top", "tickangle": -60, "type": "category",
                "showticklabels": P <= 128},

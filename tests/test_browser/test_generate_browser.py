@@ -3,11 +3,12 @@
 import pytest
 
 from tests.test_browser.test_bias_browser import screenshot_whole_page
+from tests.test_browser.test_share_link_browser import copied_link, wait_idle
 
 pytestmark = pytest.mark.browser
 
 
-def test_generate_page_explains_then_generates_with_a_causal_lm(app_url, page, tiny_model_dirs):
+def test_generate_page_explains_then_generates_with_a_causal_lm(app_url, page, browser, tiny_model_dirs, tmp_path):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None)
@@ -22,4 +23,41 @@ def test_generate_page_explains_then_generates_with_a_causal_lm(app_url, page, t
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=180_000)
     page.get_by_text("Which earlier tokens raised").first.wait_for(timeout=120_000)
     screenshot_whole_page(page, "generate_page.png")
+    wait_idle(page)
+    continuation = page.locator('[data-testid="stText"]').first.text_content()
+
+    page.get_by_role("slider").first.focus()  # "New tokens": 12 → 10 from the keyboard
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.get_by_role("button", name="Generate").click()
+    wait_idle(page)
+    link = copied_link(page, "new=10", "model=")  # written early in the run: let the run finish first
+    page.wait_for_function(  # the shorter continuation is drawn
+        "old => { const t = document.querySelector('[data-testid=\"stText\"]');"
+        " return t && t.textContent.trim() !== old.trim(); }", arg=continuation, timeout=180_000)
+    page.get_by_text("Which earlier tokens raised").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Save session (.json)").click()
+    path = tmp_path / "session.json"
+    download.value.save_as(path)
+    from attnviz.generation import GenerationResult
+    from attnviz.session import SessionFile
+
+    saved = SessionFile.from_json(path.read_bytes())
+    assert saved.page == "generate" and saved.state == {"new": "10"}
+    assert saved.model[0] == str(tiny_model_dirs["gpt2"]) and set(saved.results) == {"generation", "attribution"}
+    generation = saved.result("generation", GenerationResult)
+    assert generation.n_generated <= 10 and continuation.strip().startswith(generation.continuation.strip())
     assert not errors, errors
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:  # the copied link brings the model and the settings to a new context
+        fresh = other.new_page()
+        fresh.set_default_timeout(120_000)
+        fresh.goto(link)
+        fresh.get_by_text("Continuation", exact=True).wait_for(timeout=180_000)
+        fresh.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=180_000)
+        assert fresh.locator('[data-testid="stText"]').first.text_content().strip() == generation.continuation.strip()
+    finally:
+        other.close()

@@ -99,3 +99,117 @@ def test_lab_or_other_model_as_a_is_used_for_both_sides(tiny_model_dirs):
     at = compare(open_page(key), "Good film.", "Bad film.")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(attnviz.load_model(key[0]).name in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------ links, session files, guidance, presenter
+def open_link(query: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page("pages/compare_two.py")
+    at.query_params.update(query)
+    return at.run()
+
+
+LINK = {"a": "The doctor read.", "b": "The young doctor read.", "tab": "Attribution", "layer": "5", "head": "3",
+        "method": ["saliency", "input_x_gradient"], "scale": "share", "bars": "input_x_gradient"}
+
+
+def test_a_link_reopens_the_same_comparison(default_handle):
+    at = open_link(LINK)
+    assert not at.exception and not at.error and not at.warning, [w.value for w in at.warning]
+    assert (at.text_area(key="compare_text_a").value, at.text_area(key="compare_text_b").value) == (
+        "The doctor read.", "The young doctor read.")
+    assert at.session_state["compare_tab"] == "Attribution"
+    assert (at.selectbox(key="compare_layer").value, at.selectbox(key="compare_head").value) == (5, 3)
+    assert at.multiselect(key="compare_methods").value == ["saliency", "input_x_gradient"]
+    assert at.radio(key="compare_scale_one_model").value == "share"
+    assert at.selectbox(key="compare_bars_method").value == "input_x_gradient"
+    specs = charts(at)
+    assert "layer 5 · head 3" in specs[2]["layout"]["title"]["text"]
+    a = default_handle.attention("The doctor read.").attentions[5, 3]
+    b = default_handle.attention("The young doctor read.").attentions[5, 3]
+    z = _z(specs[2])  # B − A with a blank row/column for "young (B only)"
+    keep_b = [i for i in range(b.shape[0]) if i != 2]  # [CLS] the young doctor … : "young" is B's token 2
+    np.testing.assert_allclose(z[np.ix_(keep_b, keep_b)], b[np.ix_(keep_b, keep_b)] - a, atol=1e-5)
+    assert "(share)" in specs[4]["layout"]["title"]["text"]
+    assert dict(at.query_params) == LINK  # the URL carries exactly the link's settings
+    # the link the sidebar offers reopens exactly this view in a fresh session
+    again = open_link(dict(at.query_params))
+    assert not again.exception and not again.warning
+    assert [c.proto.spec for c in again.get("plotly_chart")] == [c.proto.spec for c in at.get("plotly_chart")]
+
+
+def test_the_url_follows_the_widgets_and_defaults_stay_out():
+    at = open_link({})
+    assert not at.exception and at.query_params == {}  # all defaults: a bare link
+    at.radio(key="compare_level").set_value("word").run()
+    at.selectbox(key="compare_head").set_value(7).run()
+    assert at.query_params == {"align": "word", "head": "7"}
+    assert "align=word" in at.sidebar.code[0].value and "head=7" in at.sidebar.code[0].value
+    at.selectbox(key="compare_head").set_value("mean").run()
+    assert at.query_params == {"align": "word"}
+
+
+def test_tampered_compare_links_are_ignored_with_a_notice():
+    at = open_link({"layer": "99", "head": "<b>x</b>", "tab": "Secrets", "method": ["saliency", "rm -rf /"],
+                    "model_b": "[click](javascript:alert(1))", "scale": "huge", "a": "Cats purr."})
+    assert not at.exception and not at.error
+    warning = " ".join(w.value for w in at.warning)
+    for name in ("layer", "head", "tab", "method", "model_b", "scale"):
+        assert f"`{name}`" in warning, name
+    assert "javascript" not in warning and "<b>" not in warning and "rm -rf" not in warning  # never echoed
+    assert at.text_area(key="compare_text_a").value == "Cats purr."  # the valid parameter still applies
+    assert at.text_input(key="compare_model_b").value == ""
+    assert (at.selectbox(key="compare_layer").value, at.selectbox(key="compare_head").value) == (0, "mean")
+    assert at.multiselect(key="compare_methods").value == ["integrated_gradients", "input_x_gradient"]
+    assert at.session_state["compare_tab"] == "Attention"
+
+
+def test_a_session_file_restores_the_comparison(tiny_model_dirs):
+    from attnviz.session import SessionFile
+
+    first = open_link({"method": ["saliency"]})
+    assert [b for b in first.sidebar.get("download_button") if b.label == "Save session (.json)"]
+    first.text_area(key="compare_text_a").set_value("A long first text. " * 120)  # too long for a link
+    first.text_area(key="compare_text_b").set_value("A long second text. " * 120)
+    next(b for b in first.button if b.label == "Compare").click().run()
+    first.selectbox(key="compare_layer").set_value(2).run()
+    assert "a" not in first.query_params and any("Too long for a link" in c.value for c in first.sidebar.caption)
+    state = {**first.query_params, "a": "A long first text. " * 120, "b": "A long second text. " * 120}
+    data = SessionFile.build("compare_two", ("sentence-transformers/all-MiniLM-L6-v2", "auto", "float32"),
+                             state).to_json().encode()
+
+    at = open_link({})
+    at.file_uploader(key="session_upload_compare_two").set_value(("s.json", data, "application/json")).run()
+    assert not at.exception and not at.error and at.success and "Session loaded" in at.success[0].value
+    assert at.text_area(key="compare_text_a").value == "A long first text. " * 120
+    assert at.selectbox(key="compare_layer").value == 2 and at.multiselect(key="compare_methods").value == ["saliency"]
+    assert at.get("plotly_chart")[2].proto.spec == first.get("plotly_chart")[2].proto.spec
+
+    bad = SessionFile.build("compare_two", None, {"layer": "77", "model_b": "session:lab [1234abcd]"})
+    at = open_link({})
+    at.file_uploader(key="session_upload_compare_two").set_value(("s.json", bad.to_json().encode(),
+                                                                  "application/json")).run()
+    assert not at.exception and not at.error
+    assert any("`layer`" in w.value and "`model_b`" in w.value for w in at.warning)
+    assert at.selectbox(key="compare_layer").value == 0 and at.text_input(key="compare_model_b").value == ""
+
+
+def test_guidance_for_both_tabs_is_shown():
+    from attnviz.guidance import GUIDANCE
+
+    at = open_link({"method": ["saliency"]})
+    assert not at.exception
+    guides = [e for e in at.expander if e.label == "What am I looking at?"]
+    texts = [m.value for e in guides for m in e.markdown]
+    assert GUIDANCE["compare_two/attention"] in texts and GUIDANCE["compare_two/attribution"] in texts
+
+
+def test_presenter_mode_hides_the_advanced_controls_but_keeps_their_values():
+    at = open_link({"presenter": "1", "method": ["saliency"], "scale": "share"})
+    assert not at.exception and not at.error
+    assert not at.main.get("download_button")
+    assert not [r for r in at.radio if r.key == "compare_scale_one_model"]
+    assert "(share)" in charts(at)[4]["layout"]["title"]["text"]  # the link's scale still applies
+    assert at.query_params["scale"] == "share"
+    at.toggle(key="attnviz_presenter").set_value(False).run()
+    assert at.radio(key="compare_scale_one_model").value == "share" and at.main.get("download_button")

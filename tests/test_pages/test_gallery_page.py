@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from attnviz.examples import load_examples
+from attnviz.examples import GALLERY, load_comparisons, load_examples
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 EXAMPLES = load_examples()
@@ -58,3 +58,47 @@ def test_an_example_also_loads_on_the_other_page():
     at = load(open_page("attribution"), "attribution", "trophy_small")
     assert not at.exception and not at.error
     assert at.text_area[0].value.endswith("too small.") and "small" in at.get("plotly_chart")[0].proto.spec
+
+
+COMPARISONS = load_comparisons()
+
+
+def test_the_gallery_pairs_the_swap_examples_for_compare_two():
+    ids = {(c.a.id, c.b.id) for c in COMPARISONS}
+    assert {("trophy_big", "trophy_small"), ("identity_swap_a", "identity_swap_b")} <= ids
+
+
+@pytest.mark.parametrize("comparison", COMPARISONS, ids=[c.id for c in COMPARISONS])
+def test_every_pair_fills_text_a_and_text_b_on_compare_two(comparison):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page("pages/compare_two.py")
+    at.query_params["method"] = ["saliency"]  # one fast explainer keeps the test short
+    at.run()
+    at = load(at, "compare", comparison.id)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.text_area(key="compare_text_a").value == comparison.a.text
+    assert at.text_area(key="compare_text_b").value == comparison.b.text
+    assert at.session_state["compare_tab"] == comparison.view  # the tab the pair suits
+    assert at.query_params.get("tab") == (None if comparison.view == "Attention" else comparison.view)
+    assert any(comparison.look_for[:40] in c.value for c in at.caption)
+    # the one-word swap is aligned as one position "a→b" in the B − A heatmap
+    x = json.loads(at.get("plotly_chart")[2].proto.spec)["data"][0]["x"]
+    swapped = [t for t in x if "→" in t]
+    assert len(swapped) == 1, x
+    old, new = swapped[0].split("→")
+    assert old in comparison.a.text.lower() and new in comparison.b.text.lower() and old != new
+
+
+def test_a_broken_comparison_entry_is_rejected(tmp_path):
+    from attnviz.errors import InputError
+
+    doc = json.loads(GALLERY.read_text(encoding="utf-8"))
+    doc["comparisons"] = [{**doc["comparisons"][0], "b": "no_such_example"}]
+    path = tmp_path / "gallery.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InputError, match="not in the gallery"):
+        load_comparisons(path)
+    doc["comparisons"] = [{**doc["comparisons"][0], "b": doc["comparisons"][0]["a"]}]
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InputError, match="two different"):
+        load_comparisons(path)
