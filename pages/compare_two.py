@@ -19,6 +19,7 @@ from attnviz.ui import (
     ensure_entrypoint,
     guide,
     handle_for,
+    md_code,
     md_text,
     model_b_key,
     offer_session_file,
@@ -93,10 +94,10 @@ except AttnvizError as exc:
 name_a = f"A ({handle_a.name})" if not same_model else "A"
 name_b = f"B ({handle_b.name})" if not same_model else "B"
 if same_model:
-    st.caption(f"Both sides: **{handle_a.name}**. Tokens are aligned with difflib's SequenceMatcher; a swap of "
+    st.caption(f"Both sides: {md_code(handle_a.name)}. Tokens are aligned with difflib's SequenceMatcher; a swap of "
                "the same length (he → she) pairs 1:1, other unmatched tokens are gaps.")
 else:
-    st.caption(f"A: **{handle_a.name}**, B: **{handle_b.name}**. Two models have different tokenizers and heads: "
+    st.caption(f"A: {md_code(handle_a.name)}, B: {md_code(handle_b.name)}. Two models have different tokenizers and heads: "
                "each side's attention is pooled into words (sum over a word's key tokens, mean over its query "
                "tokens) and only the **mean over heads per aligned word** is compared.")
 

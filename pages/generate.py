@@ -16,6 +16,7 @@ from attnviz.ui import (
     current_model_key,
     ensure_entrypoint,
     guide,
+    md_code,
     offer_session_file,
     presenter_mode,
     share_state,
@@ -60,7 +61,7 @@ share_state("generate", [
 
 if handle.kind != "decoder":
     st.info(
-        f"**Generation needs a causal language model**, and {handle.name} is an {handle.kind} model: it "
+        f"**Generation needs a causal language model**, and {md_code(handle.name)} is an {handle.kind} model: it "
         "encodes a whole text at once and has no next-token head to continue it with. Enter a GPT-2-like model "
         "in the sidebar — e.g. `gpt2` if it is in the local Hugging Face cache, or a local directory saved with "
         "`save_pretrained` (safetensors) — and press **Load model**. The other pages keep working with this model.",
