@@ -146,6 +146,39 @@ def test_lab_step_through_on_the_sidebar_model(app_url, page):
     guard.check()
 
 
+def open_from_sidebar(page, app_url, title: str) -> None:
+    """Through the navigation (a deep link to these pages makes Streamlit probe a 404 URL first)."""
+    page.goto(app_url)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click(timeout=120_000)
+
+
+def test_compare_two_page(app_url, page):
+    guard = Guard(page)
+    open_from_sidebar(page, app_url, "Compare two")
+    page.get_by_role("button", name="Compare").wait_for(timeout=180_000)
+    page.get_by_label("Text A", exact=True).fill(HOSTILE)
+    page.get_by_label("Text B", exact=True).fill(SHORT + " [b](javascript:alert(11))")
+    page.get_by_role("button", name="Compare").click()
+    wait_for_tick(page, "alert", timeout=300_000)
+    guard.check()
+    page.get_by_role("tab", name="Attribution").click()
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+    wait_for_tick(page, "alert", timeout=300_000)
+    guard.check()
+
+
+def test_generate_page_with_a_causal_lm(app_url, page, tiny_model_dirs):
+    guard = Guard(page)
+    open_from_sidebar(page, app_url, "Generate")
+    page.get_by_role("textbox", name="Hugging Face id or local directory").fill(str(tiny_model_dirs["gpt2"]))
+    page.get_by_role("button", name="Load model").click()
+    page.get_by_text("Continuation", exact=True).wait_for(timeout=180_000)
+    page.get_by_label("Prompt", exact=True).fill(SHORT + " <script>alert(12)</script>")
+    page.get_by_role("button", name="Generate").click()
+    wait_for_tick(page, "alert", timeout=300_000)
+    guard.check()
+
+
 def test_the_guard_sees_an_injected_script(page):
     """The checks above must be able to fail: a page that does render markup trips every one of them."""
     guard = Guard(page)
