@@ -7,7 +7,7 @@ import pytest
 
 from attnviz.attribution.context import prepare
 from attnviz.audit import AuditSettings, prepare_dataset, run_audit
-from attnviz.audit.run import STAT_NAMES
+from attnviz.audit.results import STAT_NAMES
 from attnviz.errors import InputError
 from tests.helpers import random_sentence
 
