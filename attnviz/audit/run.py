@@ -381,6 +381,8 @@ class _Engine:
                 out[j]["scores"][method] = attribution.scores
                 if attribution.delta is not None:
                     out[j]["deltas"][method] = float(attribution.delta)
+        for j in out:  # the user's method order (batched methods were filled first)
+            out[j]["scores"] = {m: out[j]["scores"][m] for m in settings.methods if m in out[j]["scores"]}
         # agreement and faithfulness, per example (each deletes tokens from its own input)
         if settings.methods and (settings.faithfulness or len(settings.methods) > 1):
             for j, (text, pair) in enumerate(items):
