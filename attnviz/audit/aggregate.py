@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..attention import _pattern
-from .run import STAT_NAMES, AuditResult
+from .results import STAT_NAMES, AuditResult
 
 
 def head_summary(result: AuditResult) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import InputError
 from ..figures import audit as afigs
 from . import aggregate
-from .run import AuditResult
+from .results import AuditResult
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 MAX_HTML_ROWS = 500

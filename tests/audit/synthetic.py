@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from attnviz.audit.run import STAT_NAMES, AuditResult, ExampleResult
+from attnviz.audit.results import STAT_NAMES, AuditResult, ExampleResult
 
 L, H = 2, 3
 S = len(STAT_NAMES)

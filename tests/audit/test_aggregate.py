@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from attnviz.audit import aggregate
-from attnviz.audit.run import STAT_NAMES
+from attnviz.audit.results import STAT_NAMES
 
 
 def test_head_summary_averages_and_labels_patterns(synthetic_result):

@@ -7,7 +7,7 @@ import pytest
 
 from attnviz.attribution.context import prepare
 from attnviz.audit import AuditSettings, prepare_dataset, run_audit
-from attnviz.audit.run import STAT_NAMES
+from attnviz.audit.results import STAT_NAMES
 from attnviz.errors import InputError
 from tests.helpers import random_sentence
 
@@ -113,3 +113,20 @@ def test_bias_probe_summary_is_the_counterfactual_probe(default_handle):
     assert result.bias["sentences"] == len(reference.fills)
     with pytest.raises(InputError, match="Unknown bias axis"):
         run_audit(default_handle, dataset_of(["x"]), AuditSettings(methods=(), bias_axes=("planets",)), cache_dir=None)
+
+
+def test_sentence_pairs_match_per_example_calls(default_handle):
+    frame = pd.DataFrame({"a": ["A man is sleeping.", "Dogs bark loudly at the quiet postman every morning."],
+                          "b": ["Someone rests.", "It rains."]})
+    ds = prepare_dataset(frame, text_column="a", pair_column="b")
+    result = run_audit(default_handle, ds, AuditSettings(methods=("saliency", "integrated_gradients"), n_steps=4,
+                                                         faithfulness=False), cache_dir=None)
+    for ex in result.examples:
+        assert ex.status == "ok" and ex.text_pair
+        attention = default_handle.attention(ex.text, ex.text_pair)
+        assert ex.tokens == attention.tokens
+        stats = attention.head_statistics()[list(STAT_NAMES)].to_numpy().reshape(ex.head_stats.shape)
+        np.testing.assert_allclose(ex.head_stats, stats, atol=2e-5)
+        for method, kwargs in (("saliency", {}), ("integrated_gradients", {"n_steps": 4})):
+            ref = default_handle.attribute(ex.text, method, text_pair=ex.text_pair, **kwargs)
+            np.testing.assert_allclose(ex.scores[method], ref.scores, atol=5e-5, rtol=1e-3, err_msg=method)
