@@ -118,7 +118,8 @@ def test_bias_page_upload_and_label(app_url, page):
     page.get_by_text("Upload your own identity terms or templates (CSV)").click()
     terms = (b"axis,group,term\nx,<script>alert(7)</script>,<img src=x onerror=alert(8)>\n"
              b"x,![g](http://evil.example/g.png),[t](javascript:alert(9))\n")
-    page.locator("input[type='file']").first.set_input_files(
+    page.locator("[data-testid='stFileUploader']", has_text="Identity terms CSV").locator(
+        "input[type='file']").set_input_files(
         {"name": "terms.csv", "mimeType": "text/csv", "buffer": terms})
     page.get_by_text("Counterfactual token fairness gap per axis").wait_for(timeout=300_000)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=300_000)
