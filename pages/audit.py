@@ -18,6 +18,7 @@ from attnviz.ui import (
     current_model_key,
     ensure_entrypoint,
     guide,
+    md_text,
     offer_session_file,
     presenter_mode,
     run_audit_with_progress,
@@ -202,7 +203,7 @@ m3.metric("Errors", summary["errors"])
 m4.metric("From cache", summary["cache_hits"])
 for note in [*dataset.notes, acc["note"]]:
     if note:
-        st.caption(note)
+        st.caption(md_text(note))  # the accuracy note quotes the file's gold labels: literal text only
 errors = [ex for ex in result.examples if ex.status == "error"]
 if errors:
     with st.expander(f"{len(errors)} example(s) failed"):
@@ -250,7 +251,7 @@ with tabs[4]:
 with tabs[5]:
     guide("audit/bias")
     if result.bias:
-        st.caption(f"{result.bias['sentences']} template sentences · {result.bias['target']}")
+        st.caption(f"{result.bias['sentences']} template sentences · {md_text(result.bias['target'])}")
         st.plotly_chart(figs["bias"], width="stretch")
         st.dataframe(aggregate.bias_axes(result).round(4), hide_index=True, width="stretch")
     else:
