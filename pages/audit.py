@@ -87,6 +87,10 @@ params = [
     StateParam.choice("tab", "audit_tab", TABS, default=TABS[0]),
 ]
 if st.session_state["audit_source"] == "sample":  # an upload's columns mean nothing without the file
+    for widget_key in ("audit_text_column", "audit_label_column", "audit_pair_column"):
+        if st.session_state[widget_key] not in [NONE, *sample_columns]:  # kept from an upload: not in a link
+            st.session_state[widget_key] = defaults[widget_key]
+    st.session_state["audit_slices"] = [c for c in st.session_state["audit_slices"] if c in sample_columns]
     params += [
         StateParam.choice("text", "audit_text_column", sample_columns, default="text"),
         StateParam.choice("label", "audit_label_column", [NONE, *sample_columns], default="label"),

@@ -114,6 +114,15 @@ def test_the_audit_url_follows_the_widgets_and_an_upload_keeps_its_columns_out(t
     at.radio(key="audit_source").set_value("upload").run()
     assert not at.exception and at.query_params == {"data": "upload", "n": "5", "method": "saliency"}
     assert any("cannot travel in a link" in c.value for c in at.caption)
+    # an upload's columns never reach a link, even on the way back to the sample set
+    csv = b"review,stars,shop\nGreat food.,5,north\nCold fries.,1,south\n"
+    at.file_uploader(key="audit_upload").set_value(("mini.csv", csv, "text/csv")).run()
+    assert not at.exception and at.selectbox(key="audit_text_column").value == "review"
+    assert at.query_params == {"data": "upload", "n": "5", "method": "saliency"}
+    at.radio(key="audit_source").set_value("sample").run()
+    # (the upload had no label column, so none stays chosen: a valid sample-set choice)
+    assert not at.exception and at.query_params == {"n": "5", "method": "saliency", "label": "(none)"}
+    assert at.selectbox(key="audit_text_column").value == "text"
 
 
 def test_tampered_audit_links_are_ignored_with_a_notice(tmp_path, monkeypatch):
