@@ -138,6 +138,64 @@ GUIDANCE: dict[str, str] = {
         "not inputs of that step, so they get no score. Methods differ (gradients are local, occlusion and "
         "SHAP remove tokens): where they agree the claim is safer. Answers *which words of the context made "
         "this token likely?* — unlike the attention rows, it measures effect on the output."),
+    # ------------------------------------------------------------------ audit page
+    "audit/predictions": (
+        "What the model said about the whole dataset. The histogram counts examples by the explained output "
+        "(the predicted label's probability, or the model's score), so a heap near 0.5 means many unsure "
+        "decisions; with a label column, the confusion matrix counts gold labels (rows) against predicted "
+        "labels (columns) and accuracy is the share on the diagonal. Accuracy on a small or unbalanced sample "
+        "says little: check the counts per class, and the Slices tab for groups where it drops. Answers *how "
+        "often is the model right here, and how sure is it?* — nothing yet about why."),
+    "audit/heads": (
+        "One cell per head (rows = layers, columns = heads), from the head statistics of Clark et al. (2019) "
+        "averaged over every example. The colour is the head's pattern: *positional* (previous token, next "
+        "token, self) when at least half of its weight goes to that neighbour; *special tokens* when at least "
+        "60% goes to [CLS]/[SEP] — often a resting place (a 'no-op' sink), not meaning; *punctuation*; "
+        "*broad* when the weight is spread over many tokens (normalised entropy ≥ 0.8, 1 = uniform); "
+        "otherwise *mixed*. The cell text is the share of examples in which the head shows that same pattern "
+        "on its own, so 0.9 means a stable habit and 0.3 an average of different behaviours. The two maps "
+        "below give the mean attention to special tokens and the mean entropy. These describe where the "
+        "weights go, not what the head contributes to the prediction. " + _CAVEAT),
+    "audit/top_words": (
+        "For each predicted class, the words with the highest mean score from one method over the examples "
+        "predicted as that class (lower-cased, subwords joined; words seen only once are left out when enough "
+        "others qualify). A word at the top is one the explainer credited strongly whenever it appeared — not "
+        "proof that the model uses it as a rule: attribution is not causation. Frequency matters both ways: "
+        "a word seen in two examples can top the list by chance, and a common word (a name, a topic word) may "
+        "simply co-occur with the class in this dataset. Check the count in the hover, compare the methods, "
+        "and test a suspicious word directly, e.g. by swapping it on the Compare two page. Answers *which "
+        "words does the model seem to lean on for each class across the dataset?*"),
+    "audit/agreement": (
+        "Agreement: for every example and every pair of methods, the rank correlation (Spearman) of their "
+        "word scores; the box shows the spread over the examples. Near 1 the methods tell the same story, "
+        "near 0 or below they disagree and no single one should be trusted for those examples. Faithfulness "
+        "(ERASER, DeYoung et al. 2020): *comprehensiveness* is how much the output drops when the top-scored "
+        "words are deleted (higher = the method found words that matter), *sufficiency* how much it drops "
+        "when only those words are kept (lower = they are enough). Both re-run the model on edited inputs, "
+        "which may be unlike real text, so read them against the *random* ranking (the baseline row) and "
+        "between methods, not as an absolute grade."),
+    "audit/slices": (
+        "The results broken down by the values of a column you chose (e.g. topic or source): the number of "
+        "examples, the accuracy (with gold labels), the mean output, the share of each predicted label and the "
+        "mean agreement and comprehensiveness of the first method per value. A slice where accuracy "
+        "drops, or the output shifts, is where to look closer — but small slices are noisy: a few examples "
+        "can swing the accuracy a lot, so check the count before drawing a conclusion. A difference between "
+        "slices shows *that* the model treats them differently, not *why*: use the Top words tab and the "
+        "example table to look for causes."),
+    "audit/bias": (
+        "A counterfactual probe on the shipped templates: the same sentence with one identity term swapped "
+        "(e.g. he → she, one religion for another), and the model's output for each version. The gap per axis "
+        "is how much the output moves when only the identity term changes (0 = no effect); the table gives "
+        "the mean output per group. A large gap is evidence that the term itself changes the decision. A "
+        "small gap on these templates does not show the model is fair on your data: templates are short and "
+        "artificial, and other words can carry the same bias. See the Bias probes page for the details."),
+    "audit/examples": (
+        "One row per example, as in results.csv: the text, the gold and predicted labels, the output and "
+        "class probabilities, the three highest-scored words per method, the completeness gap of the "
+        "gradient methods (how far the scores fall short of summing to the output change), agreement and "
+        "faithfulness, slice values and any error. Sort a column by clicking its header, e.g. to find the "
+        "least faithful or the most uncertain examples, then open one on the Attribution page to look at "
+        "it on its own."),
 }
 
 

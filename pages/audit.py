@@ -11,12 +11,18 @@ from attnviz.audit import SAMPLE_SETS, AuditSettings, aggregate, prepare_dataset
 from attnviz.audit.dataset import MAX_BYTES, guess_text_column
 from attnviz.audit.report import build_figures, report_bytes, slice_figure_name
 from attnviz.errors import AttnvizError
+from attnviz.sharing import StateParam
 from attnviz.ui import (
     cached_read_table,
     current_model,
     current_model_key,
     ensure_entrypoint,
+    guide,
+    md_text,
+    offer_session_file,
+    presenter_mode,
     run_audit_with_progress,
+    share_state,
     show_error,
 )
 
@@ -26,6 +32,19 @@ NONE = "(none)"
 RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
 CANCELLED_KEY = "audit_cancelled"
 BIAS_AXES = ["gender", "ethnicity", "religion", "age", "disability", "nationality", "sexual orientation"]
+SOURCES = {"sample": "Sample set (reviews)", "upload": "Upload a file"}
+TABS = ["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Bias probe", "Examples"]
+DEFAULT_LIMIT, DEFAULT_STEPS, DEFAULT_METHODS = 100, 16, ["integrated_gradients"]
+
+
+class ReportJson:
+    """report.json's bytes as a session-file result (``offer_session_file`` wants ``to_json()``)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def to_json(self) -> str:
+        return self.data.decode("utf-8")
 
 
 def plain(text) -> str:
@@ -48,18 +67,52 @@ handle = current_model()
 if handle is None:
     st.stop()
 
-source = st.radio("Data", ["Sample set (reviews)", "Upload a file"], horizontal=True)
-if source == "Upload a file":
+sample_path = SAMPLE_SETS["reviews"]
+sample_columns = list(cached_read_table(sample_path.read_bytes(), sample_path.name).columns)
+defaults = {"audit_source": "sample", "audit_text_column": "text", "audit_label_column": "label",
+            "audit_pair_column": NONE, "audit_slices": ["topic"], "audit_methods": list(DEFAULT_METHODS),
+            "audit_limit": DEFAULT_LIMIT, "audit_steps": DEFAULT_STEPS, "audit_faithfulness": True,
+            "audit_bias_axes": [], "audit_tab": TABS[0]}
+for widget_key, default in defaults.items():
+    st.session_state.setdefault(widget_key, default)
+    # keep values while their widget is not drawn (an upload still missing, presenter mode)
+    st.session_state[widget_key] = st.session_state[widget_key]
+params = [
+    StateParam.choice("data", "audit_source", list(SOURCES), default="sample"),
+    StateParam.choices("method", "audit_methods", METHODS, default=DEFAULT_METHODS),
+    StateParam.integer("n", "audit_limit", 1, 100_000, default=DEFAULT_LIMIT),
+    StateParam.integer("steps", "audit_steps", 2, 200, default=DEFAULT_STEPS),
+    StateParam.boolean("faith", "audit_faithfulness", default=True),
+    StateParam.choices("bias", "audit_bias_axes", BIAS_AXES, default=[]),
+    StateParam.choice("tab", "audit_tab", TABS, default=TABS[0]),
+]
+if st.session_state["audit_source"] == "sample":  # an upload's columns mean nothing without the file
+    for widget_key in ("audit_text_column", "audit_label_column", "audit_pair_column"):
+        if st.session_state[widget_key] not in [NONE, *sample_columns]:  # kept from an upload: not in a link
+            st.session_state[widget_key] = defaults[widget_key]
+    st.session_state["audit_slices"] = [c for c in st.session_state["audit_slices"] if c in sample_columns]
+    params += [
+        StateParam.choice("text", "audit_text_column", sample_columns, default="text"),
+        StateParam.choice("label", "audit_label_column", [NONE, *sample_columns], default="label"),
+        StateParam.choice("pair", "audit_pair_column", [NONE, *sample_columns], default=NONE),
+        StateParam.choices("slice", "audit_slices", sample_columns, default=["topic"]),
+    ]
+share_state("audit", params)
+
+source = st.radio("Data", list(SOURCES), horizontal=True, key="audit_source", format_func=SOURCES.get)
+if source == "upload":
+    st.caption("An uploaded file cannot travel in a link: the link (sidebar) and session files carry the "
+               "methods and settings only — send the file along with them.")
     upload = st.file_uploader("CSV, JSON Lines or Parquet (one example per row)",
-                              type=["csv", "tsv", "jsonl", "ndjson", "json", "parquet"])
+                              type=["csv", "tsv", "jsonl", "ndjson", "json", "parquet"], key="audit_upload")
     if upload is None:
         st.info(f"Upload a file of up to {MAX_BYTES // 2**20} MB with a text column (optional: label, a "
                 "second text, columns to slice by).")
+        offer_session_file("audit")
         st.stop()
     data, filename = upload.getvalue(), upload.name
 else:
-    path = SAMPLE_SETS["reviews"]
-    data, filename = path.read_bytes(), path.name
+    data, filename = sample_path.read_bytes(), sample_path.name
 
 try:
     table = cached_read_table(data, filename)
@@ -69,30 +122,39 @@ except AttnvizError as exc:
     st.stop()
 
 columns = list(table.columns)
+# columns kept from another file (or the sample set) that this table lacks fall back to its own guesses
+if st.session_state["audit_text_column"] not in columns:
+    st.session_state["audit_text_column"] = guessed
+if st.session_state["audit_label_column"] not in [NONE, *columns]:
+    st.session_state["audit_label_column"] = "label" if "label" in columns else NONE
+if st.session_state["audit_pair_column"] not in [NONE, *columns]:
+    st.session_state["audit_pair_column"] = NONE
+st.session_state["audit_slices"] = [c for c in st.session_state["audit_slices"]
+                                    if c in columns and c != st.session_state["audit_text_column"]]
 st.caption(f"**{plain(filename)}** · {len(table):,} rows · columns: {', '.join(plain(c) for c in columns)}")
 with st.expander("Preview", expanded=False):
     st.dataframe(table.head(10), hide_index=True, width="stretch")
 
 with st.form("audit_settings"):
     c1, c2, c3 = st.columns(3)
-    text_column = c1.selectbox("Text column", columns, index=columns.index(guessed))
-    label_options = [NONE, *columns]
-    label_column = c2.selectbox("Label column (gold labels)", label_options,
-                                index=label_options.index("label") if "label" in columns else 0)
-    pair_column = c3.selectbox("Second text (sentence pairs)", [NONE, *columns])
-    slice_columns = st.multiselect("Slice by", [c for c in columns if c != text_column],
-                                   default=["topic"] if "topic" in columns else [])
-    methods = st.multiselect("Attribution methods", METHODS, default=["integrated_gradients"],
+    text_column = c1.selectbox("Text column", columns, key="audit_text_column")
+    label_column = c2.selectbox("Label column (gold labels)", [NONE, *columns], key="audit_label_column")
+    pair_column = c3.selectbox("Second text (sentence pairs)", [NONE, *columns], key="audit_pair_column")
+    slice_columns = st.multiselect("Slice by", [c for c in columns if c != text_column], key="audit_slices")
+    methods = st.multiselect("Attribution methods", METHODS, key="audit_methods",
                              format_func=lambda m: METHOD_TITLES.get(m, m),
                              help="Integrated Gradients, saliency and input × gradient run batched; the others "
                                   "one example at a time (slower).")
     c4, c5, c6 = st.columns(3)
-    limit = c4.number_input("Examples (first N rows)", 1, 100_000, min(len(table), 100))
-    n_steps = c5.number_input("Integrated Gradients steps", 2, 200, 16)
-    faithfulness = c6.checkbox("Measure faithfulness", value=True,
+    limit = c4.number_input("Examples (first N rows)", 1, 100_000, key="audit_limit")
+    if presenter_mode():  # an advanced control: the link's (or the default) value still applies
+        n_steps = st.session_state["audit_steps"]
+    else:
+        n_steps = c5.number_input("Integrated Gradients steps", 2, 200, key="audit_steps")
+    faithfulness = c6.checkbox("Measure faithfulness", key="audit_faithfulness",
                                help="ERASER comprehensiveness/sufficiency and deletion/insertion per example "
                                     "(re-runs the model on inputs with words deleted).")
-    bias_axes = st.multiselect("Bias probe axes (optional)", BIAS_AXES, default=[],
+    bias_axes = st.multiselect("Bias probe axes (optional)", BIAS_AXES, key="audit_bias_axes",
                                help="Counterfactual identity-term swaps in the shipped templates on the same "
                                     "target (see the Bias probes page); the report gets the gap per axis.")
     run = st.form_submit_button("Run audit", type="primary")
@@ -130,6 +192,7 @@ elif stored is None or stored[0] != run_key:
                 "cache).")
     else:
         st.info("Choose the columns and methods, then press **Run audit**.")
+    offer_session_file("audit")
     st.stop()
 
 _, result, files = stored
@@ -144,31 +207,35 @@ m3.metric("Errors", summary["errors"])
 m4.metric("From cache", summary["cache_hits"])
 for note in [*dataset.notes, acc["note"]]:
     if note:
-        st.caption(note)
+        st.caption(md_text(note))  # the accuracy note quotes the file's gold labels: literal text only
 errors = [ex for ex in result.examples if ex.status == "error"]
 if errors:
     with st.expander(f"{len(errors)} example(s) failed"):
         st.dataframe([{"row": ex.index, "error": ex.error} for ex in errors], hide_index=True)
 
 figs = build_figures(result)
-tabs = st.tabs(["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Bias probe",
-                "Examples"])
+# tracked tabs (rerun on switch): the open tab is in the link; every tab is still drawn
+tabs = st.tabs(TABS, key="audit_tab", on_change="rerun")
 with tabs[0]:
+    guide("audit/predictions")
     st.plotly_chart(figs["outputs"], width="stretch")
     if "confusion" in figs:
         st.plotly_chart(figs["confusion"], width="stretch")
 with tabs[1]:
+    guide("audit/heads")
     st.caption("Clark et al. (2019) statistics averaged over the examples. Cell text: the share of examples in "
                "which the head shows that pattern.")
     for name in ("head_patterns", "head_special", "head_entropy"):
         st.plotly_chart(figs[name], width="stretch")
 with tabs[2]:
+    guide("audit/top_words")
     shown = [n for n in figs if n.startswith("top_tokens_")]
     for name in shown:
         st.plotly_chart(figs[name], width="stretch")
     if not shown:
         st.info("No attribution methods were chosen.")
 with tabs[3]:
+    guide("audit/agreement")
     for name in ("agreement", "faithfulness"):
         if name in figs:
             st.plotly_chart(figs[name], width="stretch")
@@ -178,6 +245,7 @@ with tabs[3]:
     if "agreement" not in figs and "faithfulness" not in figs:
         st.info("Choose two or more methods for agreement, or turn on faithfulness.")
 with tabs[4]:
+    guide("audit/slices")
     if result.slice_columns:
         column = st.selectbox("Slice column", list(result.slice_columns))
         st.plotly_chart(figs[slice_figure_name(column)], width="stretch")
@@ -185,20 +253,25 @@ with tabs[4]:
     else:
         st.info("Choose columns under *Slice by* to break the results down.")
 with tabs[5]:
+    guide("audit/bias")
     if result.bias:
-        st.caption(f"{result.bias['sentences']} template sentences · {result.bias['target']}")
+        st.caption(f"{result.bias['sentences']} template sentences · {md_text(result.bias['target'])}")
         st.plotly_chart(figs["bias"], width="stretch")
         st.dataframe(aggregate.bias_axes(result).round(4), hide_index=True, width="stretch")
     else:
         st.info("Choose *Bias probe axes* to add a counterfactual identity-swap probe to the audit.")
 with tabs[6]:
+    guide("audit/examples")
     st.dataframe(result.to_dataframe(), hide_index=True, width="stretch")
 
-st.subheader("Report")
 if files is None:
     with st.spinner("Building the report …"):
         files = report_bytes(result)
     st.session_state[RESULT_KEY] = (run_key, result, files)
+offer_session_file("audit", {"audit_report": ReportJson(files["report.json"])})
+if presenter_mode():  # downloads are advanced controls
+    st.stop()
+st.subheader("Report")
 d1, d2, d3 = st.columns(3)
 d1.download_button("report.html", files["report.html"], "report.html", "text/html",
                    help="Standalone: opens offline, figures interactive.")

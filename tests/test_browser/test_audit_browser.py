@@ -21,7 +21,10 @@ def test_upload_run_and_download_the_report(app_url, page, browser, tmp_path):
     page.get_by_text("Audit", exact=True).first.wait_for(timeout=120_000)
     page.goto(app_url + "/audit")
     page.get_by_text("Upload a file").click(timeout=120_000)
-    page.locator("[data-testid='stMain'] input[type='file']").set_input_files(
+    page.get_by_text("cannot travel in a link").wait_for(timeout=60_000)
+    # the page's uploader (the sidebar has another one, for session files)
+    page.locator("[data-testid='stFileUploader']").filter(has_text="CSV, JSON Lines").locator(
+        "input[type='file']").set_input_files(
         files=[{"name": "mini.csv", "mimeType": "text/csv", "buffer": CSV.encode("utf-8")}])
     page.get_by_text("mini.csv").first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Run audit").wait_for(timeout=60_000)

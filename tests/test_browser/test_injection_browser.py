@@ -192,3 +192,84 @@ def test_the_guard_sees_an_injected_script(page):
     guard.external.clear()
     with pytest.raises(AssertionError, match="img"):
         guard.check()  # the element itself is found too
+
+
+def _hostile_csv() -> bytes:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["review", "label", "shop"])
+    writer.writerow([HOSTILE, "<img src=x onerror=alert(13)>", "<script>alert(14)</script>"])
+    writer.writerow(["Lovely soup. " + SHORT, "![l](http://evil.example/l.png)", "[s](javascript:alert(15))"])
+    writer.writerow(["A dull meal <script>alert(16)</script>", "<img src=x onerror=alert(13)>",
+                     "<script>alert(14)</script>"])
+    return out.getvalue().encode("utf-8")
+
+
+def test_audit_page_upload_and_its_report(app_url, page, browser, tmp_path):
+    guard = Guard(page)
+    open_from_sidebar(page, app_url, "Audit")
+    page.get_by_text("Upload a file", exact=True).click(timeout=180_000)
+    page.get_by_text("cannot travel in a link").wait_for(timeout=60_000)
+    page.locator("[data-testid='stFileUploader']").filter(has_text="CSV, JSON Lines").locator(
+        "input[type='file']").set_input_files(
+        files=[{"name": "<img src=x onerror=alert(17)>.csv", "mimeType": "text/csv", "buffer": _hostile_csv()}])
+    page.get_by_text("columns: review").wait_for(timeout=120_000)
+    guard.check()  # file name, column names and the preview
+    page.get_by_text("Measure faithfulness").click()  # faster: prediction, attention and Integrated Gradients
+    page.locator("[data-testid='stMultiSelect']").filter(has_text="Slice by").locator("input").click()
+    page.keyboard.type("shop")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Run audit").click()
+    page.get_by_text("Done: 3 of 3").wait_for(timeout=300_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+    guard.check()  # gold labels in the accuracy note, the predictions tab
+    for tab in ("Top words", "Slices", "Examples"):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                               timeout=300_000)
+        page.wait_for_timeout(1500)
+        if tab == "Slices":
+            wait_for_tick(page, "alert(14)")
+            ticks = page.evaluate(f"() => {TICKS}.map(t => t.textContent).join(' ')")
+            assert "<script>alert(14)</script>" in ticks, ticks[:300]  # slice values drawn as literal text
+        guard.check()
+
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="report.html").click()
+    report = tmp_path / "report.html"
+    download.value.save_as(report)
+    guard.check()
+
+    # the downloaded report from file://, every other request blocked and recorded
+    context = browser.new_context()
+    fetched, dialogs = [], []
+
+    def block(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            fetched.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", block)
+    offline = context.new_page()
+    offline.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    offline.goto(report.as_uri())
+    offline.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length > 0",
+                              timeout=60_000)
+    offline.wait_for_timeout(1000)
+    # the figures' JSON holds the hostile strings inside <script> data: only a script *made of* them is injected
+    injected = offline.evaluate(
+        "(sel) => [...document.querySelectorAll(sel)]"
+        ".filter(e => e.tagName !== 'SCRIPT' || /^\\s*alert\\(/.test(e.textContent))"
+        ".map(e => e.outerHTML.slice(0, 120))", INJECTED)
+    text = offline.evaluate("() => document.body.innerText")
+    context.close()
+    assert not dialogs, f"a script ran in the report: {dialogs}"
+    assert not injected, injected
+    assert not fetched, f"the report tried to fetch: {fetched[:5]}"
+    assert "<script>alert(14)</script>" in text and "<img src=x onerror=alert(13)>" in text  # shown as text
