@@ -141,7 +141,7 @@ def test_lab_step_through_on_the_sidebar_model(app_url, page):
     page.get_by_role("tab", name="Step through one head").click()
     page.get_by_text("Sidebar model").click()
     page.get_by_role("button", name="Step through").wait_for(timeout=120_000)
-    page.get_by_text("Recomputed by hand").first.wait_for(timeout=120_000)
+    page.locator("text=Recomputed by hand >> visible=true").first.wait_for(timeout=120_000)
     page.get_by_role("textbox", name="Text", exact=True).fill(SHORT)  # the visible one (not the lab model's)
     page.get_by_role("button", name="Step through", exact=True).click()
     wait_for_tick(page, "alert")
