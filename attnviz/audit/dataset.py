@@ -198,8 +198,8 @@ def prepare(frame: pd.DataFrame, *, text_column: str | None = None, label_column
     pairs = frame.loc[keep, pair_column].map(_as_text) if pair_column else [None] * n_kept
     out["text_pair"] = column(p if isinstance(p, str) and p.strip() else None for p in pairs)
     out["label"] = column(frame.loc[keep, label_column].map(_as_label) if label_column else [None] * n_kept)
-    for name in slice_columns:
-        out[name] = column(frame.loc[keep, name].map(_as_label))
+    for name in slice_columns:  # prefixed: a slice column may be called "label" or "text" too
+        out[slice_key(name)] = column(frame.loc[keep, name].map(_as_label))
     notes = []
     if skipped:
         notes.append(f"{skipped} row(s) with an empty text were skipped.")
@@ -210,6 +210,11 @@ def prepare(frame: pd.DataFrame, *, text_column: str | None = None, label_column
     out = out.reset_index(drop=True)
     return Dataset(out, source, sha256, text_column, label_column, pair_column, tuple(slice_columns), len(frame),
                    skipped, limited, tuple(notes))
+
+
+def slice_key(column: str) -> str:
+    """The prepared frame's column that holds the slice ``column`` of the file."""
+    return f"slice:{column}"
 
 
 def _as_text(value) -> str | None:

@@ -43,7 +43,7 @@ from ..models.targets import (
     mean_pool,
 )
 from .cache import ResultCache, default_cache_dir
-from .dataset import Dataset
+from .dataset import Dataset, slice_key
 from .provenance import model_fingerprint, provenance
 from .results import STAT_NAMES, AuditResult, AuditSettings, ExampleResult
 
@@ -186,7 +186,7 @@ def _labels_seen(examples) -> list[str]:
 
 def _with_row(result: ExampleResult, frame: pd.DataFrame, i: int, slice_columns) -> ExampleResult:
     row = frame.iloc[i]
-    return replace(result, index=int(row["index"]), gold=row["label"], slices={c: row[c] for c in slice_columns})
+    return replace(result, index=int(row["index"]), gold=row["label"], slices={c: row[slice_key(c)] for c in slice_columns})
 
 
 # ------------------------------------------------------------------ batched scoring

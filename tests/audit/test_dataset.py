@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from attnviz.audit.dataset import SAMPLE_SETS, load_dataset, read_table
+from attnviz.audit.dataset import SAMPLE_SETS, load_dataset, prepare, read_table, slice_key
 from attnviz.errors import InputError
 
 
@@ -20,7 +20,7 @@ def test_csv_jsonl_and_parquet_give_the_same_rows(tmp_path):
     for ds in loaded:
         assert ds.frame["text"].tolist() == frame["review"].tolist()
         assert ds.frame["label"].tolist() == frame["gold"].tolist()
-        assert ds.frame["shop"].tolist() == ["a", "b", "a"]
+        assert ds.frame[slice_key("shop")].tolist() == ["a", "b", "a"]
         assert ds.frame["index"].tolist() == [0, 1, 2]
         assert len(ds.sha256) == 64
 
@@ -95,3 +95,14 @@ def test_the_shipped_sample_set():
     assert 40 <= len(ds) <= 60 and ds.skipped_empty == 0
     assert set(ds.frame["label"]) == {"positive", "negative"}
     assert (SAMPLE_SETS["reviews"].parent / "README.md").read_text().count("CC0") == 1
+
+
+def test_a_slice_column_named_like_a_role_keeps_both_apart():
+    frame = pd.DataFrame({"text": ["Nice.", "Bad."], "label": ["x", "y"], "gold": ["positive", "negative"]})
+    ds = prepare(frame, text_column="text", label_column="gold", slice_columns=["label", "text"])
+    assert ds.frame["label"].tolist() == ["positive", "negative"]  # the gold labels, not the slice
+    assert ds.frame["text"].tolist() == ["Nice.", "Bad."]
+    assert ds.frame[slice_key("label")].tolist() == ["x", "y"]
+    assert ds.frame[slice_key("text")].tolist() == ["Nice.", "Bad."]
+    unlabelled = prepare(frame, text_column="text", slice_columns=["label"])
+    assert unlabelled.frame["label"].tolist() == [None, None]  # no gold labels: accuracy stays n/a
