@@ -91,3 +91,23 @@ def page(browser):
     pg.set_default_timeout(60_000)
     yield pg
     context.close()
+
+
+def open_offline(browser, **context_options):
+    """A page in a new context where every request but file:// is blocked (to open a report offline).
+
+    Returns ``(page, context, fetched)``; ``fetched`` collects the blocked URLs. The caller registers its
+    listeners, opens the file and closes the context.
+    """
+    context = browser.new_context(**context_options)
+    fetched: list[str] = []
+
+    def block(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            fetched.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", block)
+    return context.new_page(), context, fetched

@@ -5,6 +5,7 @@ itself, opened from file:// with every network request blocked, draws its intera
 import pytest
 
 from tests.helpers import ARTIFACTS
+from tests.test_browser.conftest import open_offline
 
 pytestmark = pytest.mark.browser
 
@@ -47,18 +48,7 @@ def test_upload_run_and_download_the_report(app_url, page, browser, tmp_path):
     assert not errors
 
     # the downloaded report, offline: nothing but the file itself may load
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    fetched = []
-
-    def block(route):
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            fetched.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", block)
-    offline = context.new_page()
+    offline, context, fetched = open_offline(browser, viewport={"width": 1300, "height": 900})
     offline.on("pageerror", lambda e: errors.append(str(e)))
     offline.goto(report.as_uri())
     expected = offline.evaluate("() => document.querySelectorAll('.plotly-graph-div').length")

@@ -7,6 +7,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.test_browser.conftest import open_offline
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 HOSTILE = ("<img src=x onerror=alert(1)> <script>alert(2)</script> [click](javascript:alert(3)) "
@@ -245,18 +247,8 @@ def test_audit_page_upload_and_its_report(app_url, page, browser, tmp_path):
     guard.check()
 
     # the downloaded report from file://, every other request blocked and recorded
-    context = browser.new_context()
-    fetched, dialogs = [], []
-
-    def block(route):
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            fetched.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", block)
-    offline = context.new_page()
+    offline, context, fetched = open_offline(browser)
+    dialogs = []
     offline.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     offline.goto(report.as_uri())
     offline.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length > 0",
