@@ -43,7 +43,9 @@ def test_bias_page_runs_counterfactual_and_weat(app_url, page):
         "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
         ".some(t => t.textContent.includes('Which heads attend'))", timeout=60_000)
     screenshot_whole_page(page, "bias_page.png")
-    with page.expect_download(timeout=60_000) as download:
+    # a click while the run is still finishing can be dropped: wait until the app is idle
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    with page.expect_download(timeout=120_000) as download:
         page.get_by_role("button", name="Everything (JSON)").click()
     doc = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
     assert doc["format"] == "attnviz.CounterfactualResult" and doc["attention_shape"][1:] == [6, 12]
