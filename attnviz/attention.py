@@ -14,8 +14,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .errors import InputError, ResourceError
+from .models import encoding as limits
+from .models.encoding import SPECIAL_KINDS, AttentionSite, encode_decoder_text
 
 READOUTS = {
     "mean": "mean over all unmasked query rows (the model mean-pools its tokens, specials included)",
@@ -76,7 +79,7 @@ class AttentionResult:
 
     @property
     def special(self) -> np.ndarray:
-        return np.array([k in ("cls", "sep", "special") for k in self.kinds], dtype=bool)
+        return np.array([k in SPECIAL_KINDS for k in self.kinds], dtype=bool)
 
     def stack(self, which: str = "self") -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
         """(attentions, query tokens, key tokens) of one stack: "self", "decoder" or "cross"."""
@@ -271,11 +274,11 @@ def head_statistics(attentions: np.ndarray, kinds) -> pd.DataFrame:
     layer, head = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
     df = pd.DataFrame({"layer": layer.ravel(), "head": head.ravel(),
                        **{k: v.ravel().astype(np.float32) for k, v in stats.items()}})
-    df["pattern"] = [_pattern(row) for row in df.itertuples()]
+    df["pattern"] = [head_pattern(row) for row in df.itertuples()]
     return df
 
 
-def _pattern(row) -> str:
+def head_pattern(row) -> str:
     special = row.to_cls + row.to_sep
     if special >= 0.6:
         return "special tokens"
@@ -305,16 +308,14 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
     chosen = _choose_layers(layers, n_layers)
     n = len(enc.tokens)
     values = len(chosen) * handle.num_heads * n * n * (3 if handle.kind == "encoder-decoder" else 1)
-    from .models.handle import MAX_ATTENTION_VALUES
-
-    if values > MAX_ATTENTION_VALUES:
-        fit = MAX_ATTENTION_VALUES * len(chosen) // values
+    if values > limits.MAX_ATTENTION_VALUES:
+        fit = limits.MAX_ATTENTION_VALUES * len(chosen) // values
         how = (f"request fewer layers (at most {fit} fit: pick them under 'Layers', or pass layers=[...]) "
                "or a shorter text." if fit else "even one layer is too many: use a shorter text (fewer layers "
                "will not help).")
         raise ResourceError(
             f"{len(chosen)} layers × {handle.num_heads} heads × {n}² tokens is {values:,} attention values "
-            f"(limit {MAX_ATTENTION_VALUES:,}): {how}"
+            f"(limit {limits.MAX_ATTENTION_VALUES:,}): {how}"
         )
     inputs = dict(enc.inputs)
     dec_tokens = dec_kinds = None
@@ -323,8 +324,6 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
         inputs["decoder_input_ids"] = dec_ids
     elif target is not None:
         raise InputError("A decoder target only applies to encoder-decoder models.")
-    import torch
-
     n_dec = 0 if dec_tokens is None else len(dec_tokens)
     shapes = {"self": (n, n)} if dec_tokens is None else {"self": (n, n), "decoder": (n_dec, n_dec),
                                                            "cross": (n_dec, n)}
@@ -336,17 +335,17 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
         for stack, arr in arrays.items():
             tensor = torch.from_numpy(arr)
             for i, layer in enumerate(chosen):
-                buffers[_site(stack, layer)] = tensor[i:i + 1]
+                buffers[AttentionSite(stack, layer)] = tensor[i:i + 1]
     wanted = set(chosen)
     _, records = handle.forward(inputs, capture_sites=lambda s: s.layer in wanted, buffers=buffers)
 
     def gather(stack):
         arr = arrays[stack]
         for i, layer in enumerate(chosen):
-            weights = records.get(_site(stack, layer))
+            weights = records.get(AttentionSite(stack, layer))
             if weights is None:
                 raise RuntimeError(f"attention weights missing for {stack} layer {layer}")
-            view = buffers.get(_site(stack, layer))
+            view = buffers.get(AttentionSite(stack, layer))
             if view is None or weights.data_ptr() != view.data_ptr():
                 arr[i] = weights[0].float().cpu().numpy()
         return arr
@@ -361,12 +360,6 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
         meta={"max_tokens": handle.max_length, "device": str(handle.device)},
     )
     return result
-
-
-def _site(stack, layer):
-    from .models.handle import AttentionSite
-
-    return AttentionSite(stack, layer)
 
 
 def _choose_layers(layers, n_layers: int) -> list[int]:
@@ -385,18 +378,5 @@ def _choose_layers(layers, n_layers: int) -> list[int]:
 
 
 def _decoder_inputs(handle, target: str):
-    import torch
-
-    from .models.handle import _token_kind, check_text
-
-    target = check_text(target, "target")
-    tok = handle.tokenizer
-    ids = tok(text_target=target, truncation=True, max_length=handle.max_length - 1)["input_ids"]
-    start = getattr(handle.config, "decoder_start_token_id", None)
-    if start is None:
-        start = tok.bos_token_id if tok.bos_token_id is not None else tok.pad_token_id
-    ids = ([int(start)] if start is not None else []) + list(ids)
-    tokens = tuple(tok.convert_ids_to_tokens(ids))
-    special_ids = set(tok.all_special_ids)
-    kinds = tuple(_token_kind(t, i, tok, special_ids) for t, i in zip(tokens, ids))
-    return torch.tensor([ids], device=handle.device), tokens, kinds
+    return encode_decoder_text(handle.tokenizer, handle.config, target, max_length=handle.max_length,
+                               device=handle.device)

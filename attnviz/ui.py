@@ -534,7 +534,7 @@ def cached_words(model_key: tuple[str, str, str], text: str) -> tuple:
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_shared_target(model_key: tuple[str, str, str], text: str):
     """The model's default target with A's predicted label fixed (both sides explain the same number)."""
-    from attnviz.comparison import shared_target
+    from attnviz.diff import shared_target
 
     return shared_target(handle_for(model_key), text)
 

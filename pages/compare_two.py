@@ -3,7 +3,7 @@
 import streamlit as st
 
 from attnviz.attribution import METHOD_TITLES
-from attnviz.comparison import SCALES, attention_diff, attribution_diff
+from attnviz.diff import SCALES, attention_diff, attribution_diff
 from attnviz.errors import AttnvizError
 from attnviz.figures import attention as afigs
 from attnviz.figures import diff as dfigs

@@ -4,7 +4,7 @@ import streamlit as st
 
 from attnviz.attribution import METHOD_TITLES
 from attnviz.errors import AttnvizError
-from attnviz.figures import compare as cfigs
+from attnviz.figures import attribution as cfigs
 from attnviz.figures import generation as gfigs
 from attnviz.figures.attention import display_token
 from attnviz.generation import MAX_NEW_TOKENS, ROWS

@@ -138,9 +138,9 @@ def test_odd_unicode_and_html_survive_as_tokens(default_handle):
 
 
 def test_memory_cap_refuses_huge_requests(default_handle, monkeypatch):
-    import attnviz.models.handle as handle_mod
+    import attnviz.models.encoding as limits
 
-    monkeypatch.setattr(handle_mod, "MAX_ATTENTION_VALUES", 1000)
+    monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 1000)
     with pytest.raises(ResourceError, match="fewer layers"):
         default_handle.attention("This is more than a thousand attention values.")
 

@@ -142,10 +142,10 @@ def test_next_token_target_by_id_matches_by_string(gpt2):
 
 def test_too_much_attention_is_refused_before_generating(gpt2, monkeypatch):
     from attnviz.errors import ResourceError
-    from attnviz.models import handle as handle_module
+    from attnviz.models import encoding as limits
 
     n = len(gpt2.encode("Seven green dogs")) + 4
-    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", gpt2.num_layers * gpt2.num_heads * n * n - 1)
+    monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", gpt2.num_layers * gpt2.num_heads * n * n - 1)
     with pytest.raises(ResourceError, match="attention values"):
         generate(gpt2, "Seven green dogs", max_new_tokens=4)
     assert generate(gpt2, "Seven green dogs", max_new_tokens=3).n_generated == 3

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import attnviz.models.handle as handle_module
+import attnviz.models.encoding as limits
 from attnviz.errors import ResourceError
 from attnviz.lab.train import Trainer
 
@@ -18,15 +18,15 @@ def test_cap_message_names_how_many_layers_fit_and_those_layers_match(default_ha
     text = "Seven green rivers ran under the quiet city."
     full = default_handle.attention(text)
     n = len(full.tokens)
-    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
+    monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
     with pytest.raises(ResourceError) as err:
         default_handle.attention(text)
     message = str(err.value)
     assert "at most 2 fit" in message and "layers=[" in message and f"{6 * 12 * n * n:,}" in message
-    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", 12 * n * n - 1)
+    monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 12 * n * n - 1)
     with pytest.raises(ResourceError, match="shorter text"):
         default_handle.attention(text, layers=[0])
-    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
+    monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
     part = default_handle.attention(text, layers=[0, -1])
     assert part.layers == (0, 5)
     np.testing.assert_allclose(part.attentions, full.attentions[[0, 5]], atol=1e-6)

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 
 from ..attention import attention_rollout, readout_scores
+from ..errors import InputError
 from ..models import capture as _capture
+from .result import MethodOutput
 
 
 def rollout(ctx):
@@ -14,7 +16,7 @@ def rollout(ctx):
     att = _attentions(ctx)
     readout = ctx.handle.readout
     scores = readout_scores(attention_rollout(att), readout)
-    return torch.as_tensor(scores), {"settings": {"readout": readout, "residual": "0.5·A + 0.5·I"}}
+    return MethodOutput(scores, {"readout": readout, "residual": "0.5·A + 0.5·I"})
 
 
 def _attentions(ctx) -> np.ndarray:
@@ -34,8 +36,6 @@ def grad_attention(ctx):
     """
     handle = ctx.handle
     if not handle.captures_natively:
-        from ..errors import InputError
-
         raise InputError("Gradient-weighted attention needs attnviz's attention capture, which this model "
                          "could not take.")
     sites = handle.attention_sites()
@@ -56,5 +56,5 @@ def grad_attention(ctx):
         a_bar = (grad * att).clamp(min=0).mean(dim=1)[0].detach().double().cpu()
         relevance = relevance + a_bar @ relevance
     scores = readout_scores((relevance - torch.eye(n, dtype=torch.float64)).numpy(), handle.readout)
-    return torch.as_tensor(scores), {"settings": {"rule": "R ← R + mean_h[(∇A ⊙ A)⁺]·R",
-                                                  "readout": handle.readout + " row(s) of R − I"}}
+    return MethodOutput(scores, {"rule": "R ← R + mean_h[(∇A ⊙ A)⁺]·R",
+                                 "readout": handle.readout + " row(s) of R − I"})

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..models.encoding import Encoding, pad_token_id, replacement_id
 from ..models.targets import Scorer, bind
+from .batch import BatchInput
 
 BASELINES = ("pad", "mask", "unk")
 _RNG_LOCK = threading.Lock()
@@ -62,17 +64,7 @@ class AttributionInput:
 
     # ------------------------------------------------------------ baselines
     def replacement_id(self, baseline: str) -> int:
-        tok = self.handle.tokenizer
-        choice = {"pad": tok.pad_token_id, "mask": tok.mask_token_id, "unk": tok.unk_token_id}
-        if baseline not in choice:
-            raise InputError(f"Unknown baseline '{baseline}': use one of {', '.join(BASELINES)}.")
-        token_id = choice[baseline]
-        if token_id is None:
-            fallback = next((choice[b] for b in BASELINES if choice[b] is not None), None)
-            if fallback is None:
-                fallback = tok.eos_token_id if tok.eos_token_id is not None else 0
-            return int(fallback)
-        return int(token_id)
+        return replacement_id(self.handle.tokenizer, baseline)
 
     def baseline_ids(self, baseline: str) -> torch.Tensor:
         """The input with every non-fixed token replaced (specials kept, as METHODS.md advises)."""
@@ -93,6 +85,13 @@ class AttributionInput:
         return self.scorer(inputs_embeds=embeds, attention_mask=self.attention_mask.expand(b, -1),
                            token_type_ids=tt)
 
+    def batch(self) -> BatchInput:
+        """This input as a batch of one, for the batched gradient methods."""
+        fixed = torch.as_tensor(self.fixed_mask, device=self.input_ids.device)[None]
+        index = torch.zeros(1, dtype=torch.long, device=self.input_ids.device)
+        return BatchInput(self.handle, self.input_ids, self.attention_mask, self.token_type_ids, fixed,
+                          self.scorer.fn, index)
+
     def output(self) -> float:
         with torch.no_grad():
             return float(self.forward_embeds(self.embeds)[0])
@@ -105,7 +104,7 @@ class AttributionInput:
         keep_masks = np.asarray(keep_masks, dtype=bool) | self.fixed_mask
         ids = self.input_ids[0]
         tt = None if self.token_type_ids is None else self.token_type_ids[0]
-        pad = self.handle.tokenizer.pad_token_id or 0
+        pad = pad_token_id(self.handle.tokenizer)
         results = []
         with torch.inference_mode():
             for start in range(0, len(keep_masks), batch_size):
@@ -131,6 +130,11 @@ def prepare(handle, text: str, text_pair: str | None, target) -> AttributionInpu
     if handle.kind == "encoder-decoder":
         raise InputError("Attribution for encoder-decoder models is not supported yet; attention views are.")
     encoding = handle.encode(text, text_pair, max_length=handle.sentence_max_length if handle.pooling else None)
+    return prepare_encoded(handle, encoding, target)
+
+
+def prepare_encoded(handle, encoding: Encoding, target) -> AttributionInput:
+    """Bind the target for an input already tokenised (e.g. generated ids that must not be re-tokenised)."""
     scorer = bind(handle, target, encoding)
     inputs = encoding.inputs
     with torch.no_grad():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import compare
+from .. import metrics
 from ..errors import InputError
 from .context import prepare
 from .result import Attribution
@@ -28,9 +28,9 @@ class Evaluation:
     units: tuple[str, ...]  # the tokens or words compared
     level: str
     agreement: pd.DataFrame  # long format: method_a, method_b and every agreement metric
-    eraser: dict = field(default_factory=dict)  # method -> compare.eraser result
-    curves: dict = field(default_factory=dict)  # method -> compare.deletion_insertion result
-    random_eraser: dict = field(default_factory=dict)  # compare.random_baseline result
+    eraser: dict = field(default_factory=dict)  # method -> metrics.eraser result
+    curves: dict = field(default_factory=dict)  # method -> metrics.deletion_insertion result
+    random_eraser: dict = field(default_factory=dict)  # metrics.random_baseline result
     random_curves: dict = field(default_factory=dict)
     k: int = 0
     rank_by: str = "positive"
@@ -63,7 +63,7 @@ class Evaluation:
 
 def evaluate(handle, attributions: dict[str, Attribution], text: str, text_pair: str | None = None, *,
              target=None, level: str = "word", k: int | None = None, faithfulness: bool = True,
-             thresholds=compare.DEFAULT_THRESHOLDS, repeats: int = 10, seed: int = 0,
+             thresholds=metrics.DEFAULT_THRESHOLDS, repeats: int = 10, seed: int = 0,
              rank_by: str = "positive") -> Evaluation:
     """Compare attributions of the same input and target (as returned by ``handle.attribute``).
 
@@ -81,9 +81,9 @@ def evaluate(handle, attributions: dict[str, Attribution], text: str, text_pair:
     unit_tokens = next(iter(units.values())).tokens
     keep = ~next(iter(units.values())).special
     scores = {m: u.scores for m, u in units.items()}
-    agreement = compare.agreement_table(scores, k=k, keep=keep) if len(scores) > 1 else pd.DataFrame(
-        columns=["method_a", "method_b", *compare.AGREEMENT_METRICS])
-    k_used = compare.default_k(int(keep.sum())) if k is None else k
+    agreement = metrics.agreement_table(scores, k=k, keep=keep) if len(scores) > 1 else pd.DataFrame(
+        columns=["method_a", "method_b", *metrics.AGREEMENT_METRICS])
+    k_used = metrics.default_k(int(keep.sum())) if k is None else k
     if not faithfulness:
         return Evaluation(unit_tokens, level, agreement, k=k_used)
 
@@ -98,12 +98,12 @@ def evaluate(handle, attributions: dict[str, Attribution], text: str, text_pair:
         return ctx.predict_keep(token_keep)
 
     full = ctx.output()
-    eraser = {m: compare.eraser(predict, s, thresholds=thresholds, keep=keep, full_output=full, rank_by=rank_by)
+    eraser = {m: metrics.eraser(predict, s, thresholds=thresholds, keep=keep, full_output=full, rank_by=rank_by)
               for m, s in scores.items()}
-    curves = {m: compare.deletion_insertion(predict, s, keep=keep, rank_by=rank_by) for m, s in scores.items()}
+    curves = {m: metrics.deletion_insertion(predict, s, keep=keep, rank_by=rank_by) for m, s in scores.items()}
     n_units = len(unit_tokens)
-    random_eraser = compare.random_baseline(compare.eraser, predict, n_units, keep=keep, repeats=repeats,
+    random_eraser = metrics.random_baseline(metrics.eraser, predict, n_units, keep=keep, repeats=repeats,
                                             seed=seed, thresholds=thresholds, full_output=full, rank_by=rank_by)
-    random_curves = compare.random_baseline(compare.deletion_insertion, predict, n_units, keep=keep,
+    random_curves = metrics.random_baseline(metrics.deletion_insertion, predict, n_units, keep=keep,
                                             repeats=repeats, seed=seed, rank_by=rank_by)
     return Evaluation(unit_tokens, level, agreement, eraser, curves, random_eraser, random_curves, k_used, rank_by)

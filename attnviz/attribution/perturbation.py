@@ -11,6 +11,7 @@ from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import Lime, Occlusion
 
 from .context import seeded
+from .result import MethodOutput
 
 
 def occlusion(ctx, *, baseline: str = "pad", window: int = 1):
@@ -20,7 +21,7 @@ def occlusion(ctx, *, baseline: str = "pad", window: int = 1):
         attr = Occlusion(ctx.forward_embeds).attribute(
             ctx.embeds, sliding_window_shapes=(window, d), strides=(1, d),
             baselines=ctx.baseline_embeds(baseline), perturbations_per_eval=32)
-    return attr[0].mean(-1), {"settings": {"baseline": f"{baseline} token", "window": window}}
+    return MethodOutput(attr[0].mean(-1), {"baseline": f"{baseline} token", "window": window})
 
 
 def lime(ctx, *, n_samples: int = 200, baseline: str = "pad", alpha: float = 0.01, seed: int = 0):
@@ -31,5 +32,5 @@ def lime(ctx, *, n_samples: int = 200, baseline: str = "pad", alpha: float = 0.0
         attr = Lime(ctx.forward_embeds, interpretable_model=SkLearnRidge(alpha=alpha)).attribute(
             ctx.embeds, baselines=ctx.baseline_embeds(baseline), feature_mask=feature_mask,
             n_samples=n_samples, perturbations_per_eval=50)
-    return attr[0, :, 0], {"settings": {"n_samples": n_samples, "baseline": f"{baseline} token",
-                                        "surrogate": f"ridge (alpha={alpha})", "seed": seed}}
+    return MethodOutput(attr[0, :, 0], {"n_samples": n_samples, "baseline": f"{baseline} token",
+                                        "surrogate": f"ridge (alpha={alpha})", "seed": seed})

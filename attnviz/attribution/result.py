@@ -1,4 +1,4 @@
-"""The Attribution result: one score per token for one explained number f(x)."""
+"""What a method returns (:class:`MethodOutput`) and the Attribution result built from it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,24 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..models.encoding import SPECIAL_KINDS
+
+
+@dataclass(frozen=True)
+class MethodOutput:
+    """One method's raw answer for one input, before it is labelled with tokens and the target.
+
+    ``scores`` [n]; ``settings`` the settings used (what a reader needs to reproduce it); ``delta`` the
+    completeness gap where the method has one; ``base_value`` SHAP's E[f]; ``baseline_output`` f at the
+    baseline (IG); ``output`` f(x) when the method computed it itself.
+    """
+
+    scores: np.ndarray
+    settings: dict = field(default_factory=dict)
+    delta: float | None = None
+    base_value: float | None = None
+    baseline_output: float | None = None
+    output: float | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,7 @@ class Attribution:
     settings: dict = field(default_factory=dict)
     model_name: str = ""
     level: str = "token"
+    signed: bool = True  # False for unsigned methods (saliency's gradient norm, attention-based scores)
 
     def __post_init__(self):
         if np.shape(self.scores) != (len(self.tokens),):
@@ -43,11 +62,7 @@ class Attribution:
 
     @property
     def special(self) -> np.ndarray:
-        return np.array([k in ("cls", "sep", "special") for k in self.kinds], dtype=bool)
-
-    @property
-    def signed(self) -> bool:
-        return self.method not in ("saliency", "rollout", "grad_attention")
+        return np.array([k in SPECIAL_KINDS for k in self.kinds], dtype=bool)
 
     def to_words(self) -> Attribution:
         """Subword scores summed into words — the same aggregation for every method."""
@@ -85,7 +100,8 @@ class Attribution:
                        method=doc["method"], target=doc["target"], label=doc["label"], output=doc["output"],
                        kinds=tuple(doc["kinds"]), words=words, delta=doc.get("delta"),
                        base_value=doc.get("base_value"), settings=doc.get("settings", {}),
-                       model_name=doc.get("model_name", ""), level=doc.get("level", "token"))
+                       model_name=doc.get("model_name", ""), level=doc.get("level", "token"),
+                       signed=bool(doc.get("signed", True)))
         except InputError:
             raise
         except (ValueError, TypeError, KeyError, IndexError) as exc:

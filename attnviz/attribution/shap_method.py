@@ -34,6 +34,7 @@ import torch
 
 from ..errors import InputError
 from .context import seeded
+from .result import MethodOutput
 
 #: mask setting → what the attribution's settings call it
 MASKS = {"delete": "deleted tokens", "mask": "[MASK] token", "pad": "[PAD] token", "unk": "[UNK] token"}
@@ -61,7 +62,7 @@ def shap_values(ctx, *, max_evals: int = 500, mask: str = "delete", batch_size: 
         seed: shap breaks priority ties with NumPy's global RNG; seeded for repeatable results.
 
     Returns:
-        ``(scores [n], extra)`` with ``base_value`` = f(only the special tokens), ``output`` = f(x),
+        MethodOutput with ``base_value`` = f(only the special tokens), ``output`` = f(x),
         ``delta`` = base_value + Σφ − f(x) and the settings used.
     """
     if mask not in MASKS:
@@ -99,8 +100,7 @@ def shap_values(ctx, *, max_evals: int = 500, mask: str = "delete", batch_size: 
     if abs(delta) > 1e-4:  # shap's Owen values are efficient by construction: this is a bug, never noise
         raise RuntimeError(f"SHAP values do not add up to f(x) − base value (gap {delta:.2e}).")
     settings.update(evaluations=evals, distinct_rows=model.rows_run, model_calls=model.forward_passes)
-    return scores.astype(np.float32), {"base_value": base, "output": output, "delta": delta,
-                                       "settings": settings}
+    return MethodOutput(scores.astype(np.float32), settings, delta=delta, base_value=base, output=output)
 
 
 # ------------------------------------------------------------------ first call

@@ -10,7 +10,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from ..attention import _pattern
+from ..attention import head_pattern
 from .results import STAT_NAMES, AuditResult
 
 
@@ -30,7 +30,7 @@ def head_summary(result: AuditResult) -> pd.DataFrame:
     layer, head = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
     df = pd.DataFrame({"layer": layer.ravel(), "head": head.ravel(),
                        **{name: mean[..., s].ravel() for s, name in enumerate(STAT_NAMES)}})
-    df["pattern"] = [_pattern(row) for row in df.itertuples()]
+    df["pattern"] = [head_pattern(row) for row in df.itertuples()]
     per_example = _patterns(stats)  # [examples, L*H]
     df["consistency"] = (per_example == df["pattern"].to_numpy()[None, :]).mean(0)
     df["examples"] = len(stacks)
@@ -40,7 +40,7 @@ def head_summary(result: AuditResult) -> pd.DataFrame:
 def _patterns(stats: np.ndarray) -> np.ndarray:
     E, L, H, S = stats.shape
     flat = pd.DataFrame(stats.reshape(E * L * H, S), columns=list(STAT_NAMES))
-    return np.array([_pattern(row) for row in flat.itertuples()], dtype=object).reshape(E, L * H)
+    return np.array([head_pattern(row) for row in flat.itertuples()], dtype=object).reshape(E, L * H)
 
 
 def pattern_counts(summary: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Compare-two figures: B − A heatmaps from :mod:`attnviz.comparison` results.
+"""Compare-two figures: B − A heatmaps from :mod:`attnviz.diff` results.
 
 Pure functions, nothing runs a model. Red means B is higher, blue A; gaps (units without a partner)
 are NaN and show as blank rows/columns, and every figure states how many there are. Labels are
@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..attribution import METHOD_TITLES
-from ..comparison import AttentionDiff, AttributionDiff
+from ..diff import AttentionDiff, AttributionDiff
 from .attention import axis_labels
 
 DIVERGING = "RdBu_r"

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..models.encoding import check_text
 from .model import LabConfig, LabPreTrainedModel, build_model, build_tokenizer
-from .tasks import VOCAB, Batch, DigitsTask, Task, get_task, ids_to_text
+from .tasks import QUERY, VOCAB, Batch, DigitsTask, Task, get_task, ids_to_text, text_to_ids
 
 _INIT_LOCK = threading.Lock()  # seeding the global RNG to build a model must not interleave between sessions
 
@@ -322,9 +323,6 @@ class Trainer:
         Returns a dict: ``tokens`` (list), ``answers`` (one predicted token per '?'), ``attentions``
         [layers, heads, n, n] numpy.
         """
-        from ..models.handle import check_text
-        from .tasks import QUERY, VOCAB, text_to_ids
-
         if self.config.is_image_model:
             raise InputError("The digits model reads images, not text.")
         ids = text_to_ids(check_text(text, "task text"))

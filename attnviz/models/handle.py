@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
-import unicodedata
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from ..errors import InputError, ModelLoadError, ResourceError
+from ..attention import extract_attention
+from ..attribution import attribute
+from ..errors import ModelLoadError, ResourceError
 from . import capture as _capture
+from .encoding import MAX_ATTENTION_VALUES, MAX_TEXT_CHARS, AttentionSite, Encoding, encode
 from .loading import (
     choose_model_class,
     load_config,
@@ -29,33 +29,7 @@ from .loading import (
     sentence_pooling,
 )
 
-MAX_TEXT_CHARS = 100_000
-#: Refuse requests that would hold more attention values than this (float32: 4 bytes each).
-MAX_ATTENTION_VALUES = 400_000_000
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """A tokenised input: ids as tensors on the model's device plus what the views need to label tokens."""
-
-    inputs: dict
-    tokens: tuple[str, ...]
-    kinds: tuple[str, ...]  # per token: "cls", "sep", "special", "punct" or "text"
-    segments: np.ndarray  # [n] int: 0 = text, 1 = text_pair, -1 = special token
-    truncated: bool
-    n_input_tokens: int  # before truncation, specials included
-    words: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (word text, its token positions); specials alone
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-
-@dataclass(frozen=True)
-class AttentionSite:
-    """Where one attention module sits: which stack, which layer."""
-
-    stack: str  # "self" (encoder or decoder-only), "decoder" (enc-dec decoder self), "cross"
-    layer: int
+__all__ = ["MAX_ATTENTION_VALUES", "MAX_TEXT_CHARS", "ModelHandle", "from_pretrained_model", "load_model"]
 
 
 class ModelHandle:
@@ -115,31 +89,9 @@ class ModelHandle:
 
     # --------------------------------------------------------------- encoding
     def encode(self, text: str, text_pair: str | None = None, *, max_length: int | None = None) -> Encoding:
-        text = check_text(text, "text")
-        if text_pair is not None and text_pair.strip() == "":
-            text_pair = None
-        if text_pair is not None:
-            text_pair = check_text(text_pair, "text_pair")
+        """Tokenise one input up to ``max_length`` (at most the model's own limit); see :class:`Encoding`."""
         limit = min(max_length or self.max_length, self.max_length)
-        tok = self.tokenizer
-        full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
-        n_full = len(full["input_ids"])
-        enc = tok(text, text_pair, add_special_tokens=True, truncation=n_full > limit, max_length=limit,
-                  return_tensors="pt", return_offsets_mapping=bool(getattr(tok, "is_fast", False)))
-        ids = enc["input_ids"][0].tolist()
-        if not ids:
-            raise InputError("The text produced no tokens.")
-        special_ids = set(tok.all_special_ids)
-        tokens = tuple(tok.convert_ids_to_tokens(ids))
-        kinds = tuple(_token_kind(t, i, tok, special_ids) for t, i in zip(tokens, ids))
-        try:
-            seq = enc.sequence_ids(0)
-            segments = np.array([-1 if s is None else s for s in seq], dtype=np.int8)
-        except (ValueError, AttributeError):  # slow tokenizers
-            segments = np.where(np.array([k in ("cls", "sep", "special") for k in kinds]), -1, 0).astype(np.int8)
-        inputs = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        words = _word_groups(enc, tokens, kinds, segments, (text, text_pair))
-        return Encoding(inputs, tokens, kinds, segments, n_full > limit, n_full, words)
+        return encode(self.tokenizer, text, text_pair, max_length=limit, device=self.device)
 
     # --------------------------------------------------------------- forward
     def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True, buffers=None):
@@ -229,71 +181,15 @@ class ModelHandle:
     def attention(self, text: str, text_pair: str | None = None, *, target: str | None = None,
                   layers=None):
         """Per-layer, per-head attention for ``text`` (and ``text_pair``): see :class:`AttentionResult`."""
-        from ..attention import extract_attention
-
         return extract_attention(self, text, text_pair, target=target, layers=layers)
 
     def attribute(self, text: str, method: str = "integrated_gradients", *, target=None,
                   text_pair: str | None = None, **settings):
         """Per-token attribution of ``target`` (None: the model's prediction): see :mod:`attnviz.attribution`."""
-        from ..attribution import attribute
-
         return attribute(self, text, method, target=target, text_pair=text_pair, **settings)
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, kind={self.kind}, device={self.device}, dtype={self.dtype})"
-
-
-def check_text(text, what: str = "text") -> str:
-    """Reject what no tokenizer should see; keep every visible character as it is."""
-    if not isinstance(text, str):
-        raise InputError(f"The {what} must be a string, not {type(text).__name__}.")
-    cleaned = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
-    if not cleaned.strip():
-        raise InputError(f"The {what} is empty: type a sentence to analyse.")
-    if len(cleaned) > MAX_TEXT_CHARS:
-        raise InputError(f"The {what} has {len(cleaned):,} characters; the limit is {MAX_TEXT_CHARS:,}.")
-    return cleaned
-
-
-def _word_groups(enc, tokens, kinds, segments, texts) -> tuple:
-    """Group subword tokens into words (fast tokenizers' word_ids), with the word's text from the input."""
-    try:
-        word_ids = enc.word_ids(0)
-        offsets = enc["offset_mapping"][0].tolist() if "offset_mapping" in enc else None
-    except (ValueError, AttributeError):
-        word_ids, offsets = None, None
-    groups: list[tuple[tuple, list[int]]] = []
-    for i in range(len(tokens)):
-        wid = None if word_ids is None else word_ids[i]
-        key = ("special", i) if kinds[i] in ("cls", "sep", "special") or wid is None else (int(segments[i]), wid)
-        if groups and groups[-1][0] == key:
-            groups[-1][1].append(i)
-        else:
-            groups.append((key, [i]))
-    words = []
-    for key, idx in groups:
-        if offsets and key[0] != "special":
-            source = texts[key[0]] or ""
-            start, end = offsets[idx[0]][0], offsets[idx[-1]][1]
-            text = source[start:end] if end > start else "".join(tokens[j] for j in idx)
-        else:
-            text = "".join(tokens[j].removeprefix("##") if j != idx[0] else tokens[j] for j in idx)
-        words.append((text, tuple(idx)))
-    return tuple(words)
-
-
-def _token_kind(token: str, token_id: int, tok, special_ids: set) -> str:
-    if token_id in special_ids:
-        if token_id == tok.cls_token_id or (tok.cls_token_id is None and token_id == tok.bos_token_id):
-            return "cls"
-        if token_id == tok.sep_token_id or token_id == tok.eos_token_id:
-            return "sep"
-        return "special"
-    core = token.lstrip("#").lstrip("Ġ▁ ")
-    if core and all(unicodedata.category(c).startswith("P") for c in core):
-        return "punct"
-    return "text"
 
 
 def _max_length(tokenizer, config) -> int:

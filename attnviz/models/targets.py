@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from .encoding import SPECIAL_KINDS, check_text
 
 OUTPUTS = ("probability", "log_probability", "logit")
 
@@ -131,7 +132,8 @@ class Scorer:
     """f for one model and one input: call it on a batch, get one number per row.
 
     ``fixed`` are token positions that perturbation methods must keep (special tokens and, for a
-    masked-LM target, the mask being predicted).
+    masked-LM target, the mask being predicted). ``fn(outputs, attention_mask, input_ids, index=None)``
+    gives f per row; ``index`` [b] makes each row explain its own class (label targets), None the bound one.
     """
 
     handle: object
@@ -167,10 +169,10 @@ def sentence_embedding(handle, texts: list[str]) -> torch.Tensor:
     enc = tok(texts, padding=True, truncation=True, max_length=handle.sentence_max_length, return_tensors="pt")
     enc = {k: v.to(handle.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     out, _ = handle.forward(enc, need_weights=False)
-    return mean_pool(_hidden(out), enc["attention_mask"]).float()
+    return mean_pool(last_hidden(out), enc["attention_mask"]).float()
 
 
-def _hidden(outputs) -> torch.Tensor:
+def last_hidden(outputs) -> torch.Tensor:
     hidden = getattr(outputs, "last_hidden_state", None)
     if hidden is None:
         hidden = outputs.hidden_states[-1] if getattr(outputs, "hidden_states", None) else None
@@ -199,13 +201,11 @@ def label_embeddings(handle, labels) -> torch.Tensor:
 def bind(handle, target: Target | None, encoding) -> Scorer:
     """Resolve ``target`` for this model and input (e.g. None → the predicted class)."""
     target = default_target(handle) if target is None else target
-    fixed = frozenset(i for i, k in enumerate(encoding.kinds) if k in ("cls", "sep", "special"))
-    if isinstance(target, ZeroShotTarget):
-        return _bind_zero_shot(handle, target, encoding, fixed)
+    fixed = frozenset(i for i, k in enumerate(encoding.kinds) if k in SPECIAL_KINDS)
+    if isinstance(target, (ZeroShotTarget, ClassTarget)):
+        return _bind_label(handle, label_head(handle, target), target, encoding, fixed)
     if isinstance(target, SimilarityTarget):
         return _bind_similarity(handle, target, fixed)
-    if isinstance(target, ClassTarget):
-        return _bind_class(handle, target, encoding, fixed)
     if isinstance(target, MaskedTokenTarget):
         return _bind_masked(handle, target, encoding, fixed)
     if isinstance(target, NextTokenTarget):
@@ -232,45 +232,112 @@ def _probe(handle, encoding):
     return out
 
 
-def _bind_zero_shot(handle, target: ZeroShotTarget, encoding, fixed) -> Scorer:
+# ------------------------------------------------------------ label targets
+@dataclass(frozen=True)
+class LabelHead:
+    """The formulas of a target with classes (zero-shot labels, a classifier's classes), for a batch.
+
+    ``probabilities(outputs, mask)`` → [b, C]; ``value(outputs, mask, index)`` → [b], the explained
+    output of class ``index[row]`` for each row. Single texts and whole batches use these same formulas.
+    """
+
+    names: tuple[str, ...]
+    probabilities: object
+    value: object
+    chosen: int | None  # the class the user named, None = each input's predicted class
+    output: str
+    describe: object  # index -> the target's description for that class
+
+    def fn(self, index: int):
+        """f for a bound class: ``fn(outputs, mask, ids, index=None)`` (a per-row ``index`` overrides it)."""
+
+        def fn(outputs, attention_mask, _ids=None, rows_index=None):
+            b = attention_mask.shape[0]
+            if rows_index is None:
+                rows_index = torch.full((b,), index, dtype=torch.long, device=attention_mask.device)
+            return self.value(outputs, attention_mask, rows_index)
+
+        return fn
+
+
+def _rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return values[torch.arange(values.shape[0], device=values.device), index.to(values.device)]
+
+
+def label_head(handle, target) -> LabelHead | None:
+    """The :class:`LabelHead` of a zero-shot or class target (None for the other targets).
+
+    Raises:
+        InputError: bad settings (temperature, output, duplicate names, no classifier head).
+    """
+    if isinstance(target, ZeroShotTarget):
+        return _zero_shot_head(handle, target)
+    if isinstance(target, ClassTarget):
+        return _class_head(handle, target)
+    return None
+
+
+def _zero_shot_head(handle, target: ZeroShotTarget) -> LabelHead:
     _check_output(target.output, ("probability", "log_probability", "similarity"))
     if target.temperature <= 0 or target.temperature != target.temperature:
         raise InputError("The temperature must be a positive number (e.g. 0.05).")
-    names = [name for name, _ in target.labels]
+    names = tuple(name for name, _ in target.labels)
     if len(set(names)) != len(names):
         raise InputError("Zero-shot label names must be distinct.")
     anchors = label_embeddings(handle, target.labels)
-    temperature = float(target.temperature)
+    temperature, output = float(target.temperature), target.output
 
     def similarities(outputs, attention_mask):
-        return mean_pool(_hidden(outputs), attention_mask).float() @ anchors.T
+        return mean_pool(last_hidden(outputs), attention_mask).float() @ anchors.T
 
-    sims = similarities(_probe(handle, encoding), encoding.inputs["attention_mask"])[0]
-    probs = torch.softmax(sims / temperature, dim=-1)
-    index = int(probs.argmax()) if target.label is None else _index_of(target.label, names)
-    output = target.output
-
-    def fn(outputs, attention_mask, _ids):
+    def value(outputs, attention_mask, index):
         z = similarities(outputs, attention_mask)
         if output == "similarity":
-            return z[:, index]
-        logp = torch.log_softmax(z / temperature, dim=-1)[:, index]
+            return _rows(z, index)
+        logp = _rows(torch.log_softmax(z / temperature, dim=-1), index)
         return logp if output == "log_probability" else logp.exp()
 
     what = {"similarity": "cos(e(x), ē_{c})", "log_probability": "log p({c} | x)", "probability": "p({c} | x)"}
-    desc = what[output].replace("{c}", names[index]) + f" — zero-shot, τ = {temperature:g}"
-    return Scorer(handle, target, desc, names[index], fn, fixed,
-                  {n: float(p) for n, p in zip(names, probs.tolist())}, output == "probability")
+    chosen = None if target.label is None else _index_of(target.label, list(names))
+    return LabelHead(names, lambda o, m: torch.softmax(similarities(o, m) / temperature, -1), value, chosen, output,
+                     lambda i: what[output].replace("{c}", names[i]) + f" — zero-shot, τ = {temperature:g}")
+
+
+def _class_head(handle, target: ClassTarget) -> LabelHead:
+    _check_output(target.output)
+    if not type(handle.model).__name__.endswith("ForSequenceClassification"):
+        raise InputError("This model has no sequence-classification head; use a zero-shot or LM target.")
+    id2label = getattr(handle.config, "id2label", None) or {}
+    count = int(getattr(handle.config, "num_labels", len(id2label)) or len(id2label))
+    names = tuple(str(id2label.get(i, f"LABEL_{i}")) for i in range(count))
+    output = target.output
+
+    def value(outputs, _mask, index):
+        if output == "logit":
+            return _rows(outputs.logits, index)
+        logp = _rows(torch.log_softmax(outputs.logits.float(), -1), index)
+        return logp if output == "log_probability" else logp.exp()
+
+    desc = {"probability": "p({c} | x)", "log_probability": "log p({c} | x)", "logit": "logit of {c}"}[output]
+    chosen = None if target.label is None else _index_of(target.label, list(names))
+    return LabelHead(names, lambda o, m: torch.softmax(o.logits.float(), -1), value, chosen, output,
+                     lambda i: desc.replace("{c}", names[i]))
+
+
+def _bind_label(handle, head: LabelHead, target, encoding, fixed) -> Scorer:
+    with torch.no_grad():
+        probs = head.probabilities(_probe(handle, encoding), encoding.inputs["attention_mask"])[0]
+    index = int(probs.argmax()) if head.chosen is None else head.chosen
+    return Scorer(handle, target, head.describe(index), head.names[index], head.fn(index), fixed,
+                  {n: float(p) for n, p in zip(head.names, probs.tolist())}, head.output == "probability")
 
 
 def _bind_similarity(handle, target: SimilarityTarget, fixed) -> Scorer:
-    from .handle import check_text
-
     reference = check_text(target.reference, "reference sentence")
     anchor = sentence_embedding(handle, [reference])[0]
 
-    def fn(outputs, attention_mask, _ids):
-        return mean_pool(_hidden(outputs), attention_mask).float() @ anchor
+    def fn(outputs, attention_mask, _ids=None, _index=None):
+        return mean_pool(last_hidden(outputs), attention_mask).float() @ anchor
 
     return Scorer(handle, target, f"cos(e(x), e(“{reference[:60]}”))", "similarity", fn, fixed,
                   is_probability=False)
@@ -284,26 +351,6 @@ def _index_of(label, names: list[str]) -> int:
     if label not in names:
         raise InputError(f"Unknown label '{label}': choose one of {', '.join(map(str, names))}.")
     return names.index(label)
-
-
-def _bind_class(handle, target: ClassTarget, encoding, fixed) -> Scorer:
-    _check_output(target.output)
-    out = _probe(handle, encoding)
-    logits = getattr(out, "logits", None)
-    if logits is None or logits.ndim != 2:
-        raise InputError("This model has no sequence-classification head; use a zero-shot or LM target.")
-    id2label = getattr(handle.config, "id2label", None) or {}
-    names = [str(id2label.get(i, f"LABEL_{i}")) for i in range(logits.shape[-1])]
-    index = int(logits[0].argmax()) if target.label is None else _index_of(target.label, names)
-    probs = torch.softmax(logits[0].float(), -1).tolist()
-    output = target.output
-
-    def fn(outputs, _mask, _ids):
-        return _reduce(outputs.logits, index, output)
-
-    desc = {"probability": "p({c} | x)", "log_probability": "log p({c} | x)", "logit": "logit of {c}"}[output]
-    return Scorer(handle, target, desc.replace("{c}", names[index]), names[index], fn, fixed,
-                  dict(zip(names, probs)), output == "probability")
 
 
 def _token_id(handle, token: str) -> int:
@@ -327,7 +374,7 @@ def _bind_masked(handle, target: MaskedTokenTarget, encoding, fixed) -> Scorer:
     word = tok.convert_ids_to_tokens(index)
     output, mask_id = target.output, tok.mask_token_id
 
-    def fn(outputs, attention_mask, input_ids):
+    def fn(outputs, attention_mask, input_ids=None, _index=None):
         # The predicted position moves when tokens before it are deleted: find the mask in each row.
         pos = (input_ids == mask_id).int().argmax(-1) if input_ids is not None else torch.full(
             (outputs.logits.shape[0],), position, device=outputs.logits.device)
@@ -355,7 +402,7 @@ def _bind_next(handle, target: NextTokenTarget, encoding, fixed) -> Scorer:
     word = tok.convert_ids_to_tokens(index)
     output = target.output
 
-    def fn(outputs, attention_mask, _ids):
+    def fn(outputs, attention_mask, _ids=None, _index=None):
         last = attention_mask.sum(-1) - 1  # right padding: the last real token predicts the next one
         rows = outputs.logits[torch.arange(outputs.logits.shape[0], device=last.device), last]
         return _reduce(rows, index, output)

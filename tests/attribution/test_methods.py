@@ -86,7 +86,7 @@ def test_grad_attention_equals_the_rule_on_eager_attentions(tiny_model_dirs, rng
     """Chefer's generic rule recomputed from the model's own eager attentions and their gradients."""
     handle = attnviz.load_model(tiny_model_dirs["bert-classifier"])
     ctx = prepare(handle, random_sentence(rng, 8), None, None)
-    ours = grad_attention(ctx)[0].numpy()
+    ours = np.asarray(grad_attention(ctx).scores)
     eager = transformers.BertForSequenceClassification.from_pretrained(
         str(tiny_model_dirs["bert-classifier"]), attn_implementation="eager").eval()
     label = int(ctx.scorer.label.split("_")[-1])

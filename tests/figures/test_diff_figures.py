@@ -6,11 +6,11 @@ import pytest
 
 from attnviz.attention import AttentionResult
 from attnviz.attribution.result import Attribution
-from attnviz.comparison import attention_diff, attribution_diff
+from attnviz.diff import attention_diff, attribution_diff
 from attnviz.figures import diff as dfigs
 from attnviz.figures import generation as gfigs
 from attnviz.generation import GenerationResult
-from tests.figures.test_compare_figures import SCRIPT, raw_script_free
+from tests.figures.test_attribution_figures import SCRIPT, raw_script_free
 
 
 def rows(rng, shape):

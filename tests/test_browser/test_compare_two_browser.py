@@ -46,7 +46,7 @@ def test_compare_two_renders_the_counterfactual_pair(app_url, page, browser, tmp
         page.get_by_role("button", name="Save session (.json)").click()
     path = tmp_path / "session.json"
     download.value.save_as(path)
-    from attnviz.comparison import AttentionDiff
+    from attnviz.diff import AttentionDiff
     from attnviz.session import SessionFile
 
     saved = SessionFile.from_json(path.read_bytes())

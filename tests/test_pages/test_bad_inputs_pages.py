@@ -13,7 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import attnviz
-import attnviz.models.handle as handle_module
+import attnviz.models.encoding as limits
 from attnviz.ui import MODEL_KEY, get_model
 from tests.bad_inputs import HOSTILE, MODEL_IDS, REFUSED, TEXTS
 
@@ -96,7 +96,7 @@ def test_attention_page_hostile_pair_and_head_view():
 def test_attention_cap_names_a_way_out_and_a_layer_subset_works(monkeypatch):
     text = "A sentence that is only here to hit a lowered attention cap."
     n = len(get_model(*DEFAULT).encode(text))
-    monkeypatch.setattr(handle_module, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
+    monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
     at = open_page()
     at.text_area[0].set_value(text)
     at = click(at, "Analyse")

@@ -1,4 +1,4 @@
-"""Comparison figures: explainer agreement and faithfulness, from :mod:`attnviz.compare` results.
+"""Figures of the Attribution page: token scores per method, explainer agreement and faithfulness (:mod:`attnviz.metrics`).
 
 Pure functions, nothing runs a model. Method names and tokens are untrusted text and are HTML-escaped
 before they reach plotly (which reads ``<b>``-like text as markup). Tokens sit at integer x positions with
@@ -39,13 +39,13 @@ def _esc(text) -> str:
 
 
 def _is_baseline(result: Mapping) -> bool:
-    """A :func:`attnviz.compare.random_baseline` result (has averaged ``mean`` and ``std``)."""
+    """A :func:`attnviz.metrics.random_baseline` result (has averaged ``mean`` and ``std``)."""
     return isinstance(result, Mapping) and isinstance(result.get("mean"), Mapping) and "std" in result
 
 
 # ------------------------------------------------------------------ agreement
 def agreement_heatmap(matrix: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Methods × methods agreement (from :func:`attnviz.compare.agreement_matrix`), values written in cells.
+    """Methods × methods agreement (from :func:`attnviz.metrics.agreement_matrix`), values written in cells.
 
     Colours are diverging over the fixed range −1..1 (blue negative, red positive), so a ρ of 0.3 looks
     the same in every figure. NaN cells (undefined, e.g. a constant explanation) stay blank and read "n/a".
@@ -119,7 +119,7 @@ def faithfulness_curves(curves: Mapping[str, Mapping], *, baseline: Mapping | No
 
     Args:
         curves: ``{method: deletion_insertion(...) result}``. An entry that is a
-            :func:`attnviz.compare.random_baseline` result over ``deletion_insertion`` is drawn as a
+            :func:`attnviz.metrics.random_baseline` result over ``deletion_insertion`` is drawn as a
             baseline (dashed grey, its mean curve).
         baseline: another way to pass one random baseline (named "random").
         title: figure title.
@@ -168,9 +168,9 @@ def faithfulness_bars(results: Mapping[str, Mapping], *, baseline: Mapping | Non
     """Bars of ERASER AOPC (and deletion/insertion AUC when present) per method, beside chance.
 
     Args:
-        results: ``{method: result}`` where a result is an :func:`attnviz.compare.eraser` result, a
-            :func:`attnviz.compare.deletion_insertion` result, or both merged into one dict. Entries that
-            are :func:`attnviz.compare.random_baseline` results are drawn as grey baseline bars with their
+        results: ``{method: result}`` where a result is an :func:`attnviz.metrics.eraser` result, a
+            :func:`attnviz.metrics.deletion_insertion` result, or both merged into one dict. Entries that
+            are :func:`attnviz.metrics.random_baseline` results are drawn as grey baseline bars with their
             std as error bars.
         baseline: another way to pass one random baseline (named "random").
         title: figure title.

@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from attnviz.compare import (
+from attnviz.errors import InputError
+from attnviz.metrics import (
     AGREEMENT_METRICS,
     agreement,
     agreement_matrix,
@@ -16,7 +17,6 @@ from attnviz.compare import (
     eraser,
     random_baseline,
 )
-from attnviz.errors import InputError
 
 
 class LinearModel:

@@ -1,10 +1,10 @@
-"""Compare two (attnviz.comparison): alignment, attention and attribution differences, against direct extraction."""
+"""Compare two (attnviz.diff): alignment, attention and attribution differences, against direct extraction."""
 
 import numpy as np
 import pytest
 
 import attnviz
-from attnviz.comparison import (
+from attnviz.diff import (
     Alignment,
     AttentionDiff,
     AttributionDiff,

@@ -1,6 +1,6 @@
 """Compare two: the same view for two inputs (a counterfactual pair) or two models, and their difference.
 
-(Not :mod:`attnviz.compare`, which measures agreement between explainers on one input.)
+(Not :mod:`attnviz.metrics`, which measures agreement between explainers on one input.)
 
 Positions are first *aligned*: :func:`align` runs difflib's SequenceMatcher on the two unit sequences
 (tokens, or words). Equal runs align 1:1, and so do replaced runs of the same length (a swap such as

@@ -4,8 +4,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from attnviz.compare import agreement_matrix, deletion_insertion, eraser, random_baseline
-from attnviz.figures import compare as figs
+from attnviz.figures import attribution as figs
+from attnviz.metrics import agreement_matrix, deletion_insertion, eraser, random_baseline
 
 SCRIPT = "<script>alert(1)</script>"
 

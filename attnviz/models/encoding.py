@@ -1,0 +1,200 @@
+"""A tokenised input and what every layer above needs to label its tokens: the leaf of the library.
+
+Why a module of its own: attention extraction, targets, attribution and the handle all encode text
+the same way. Keeping tokenisation, token kinds and the request limits here (importing nothing of
+attnviz but the errors) lets every layer above use them without importing the handle back.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+#: Texts longer than this are refused before they reach a tokenizer.
+MAX_TEXT_CHARS = 100_000
+#: Refuse requests that would hold more attention values than this (float32: 4 bytes each).
+MAX_ATTENTION_VALUES = 400_000_000
+#: Token kinds that are not text: never deleted, replaced or counted as words.
+SPECIAL_KINDS = ("cls", "sep", "special")
+#: Model inputs a tokenizer returns that the model takes.
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """A tokenised input: ids as tensors on the model's device plus what the views need to label tokens."""
+
+    inputs: dict
+    tokens: tuple[str, ...]
+    kinds: tuple[str, ...]  # per token: "cls", "sep", "special", "punct" or "text"
+    segments: np.ndarray  # [n] int: 0 = text, 1 = text_pair, -1 = special token
+    truncated: bool
+    n_input_tokens: int  # before truncation, specials included
+    words: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (word text, its token positions); specials alone
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def special(self) -> np.ndarray:
+        """[n] bool: special tokens (CLS, SEP, PAD, MASK…)."""
+        return np.array([k in SPECIAL_KINDS for k in self.kinds], dtype=bool)
+
+
+@dataclass(frozen=True)
+class AttentionSite:
+    """Where one attention module sits: which stack, which layer."""
+
+    stack: str  # "self" (encoder or decoder-only), "decoder" (enc-dec decoder self), "cross"
+    layer: int
+
+
+def check_text(text, what: str = "text") -> str:
+    """Reject what no tokenizer should see; keep every visible character as it is."""
+    if not isinstance(text, str):
+        raise InputError(f"The {what} must be a string, not {type(text).__name__}.")
+    cleaned = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
+    if not cleaned.strip():
+        raise InputError(f"The {what} is empty: type a sentence to analyse.")
+    if len(cleaned) > MAX_TEXT_CHARS:
+        raise InputError(f"The {what} has {len(cleaned):,} characters; the limit is {MAX_TEXT_CHARS:,}.")
+    return cleaned
+
+
+def encode(tokenizer, text: str, text_pair: str | None, *, max_length: int, device) -> Encoding:
+    """Check and tokenise one input (a sentence pair as one sequence), truncated to ``max_length``."""
+    text = check_text(text, "text")
+    if text_pair is not None and text_pair.strip() == "":
+        text_pair = None
+    if text_pair is not None:
+        text_pair = check_text(text_pair, "text_pair")
+    tok = tokenizer
+    full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
+    n_full = len(full["input_ids"])
+    enc = tok(text, text_pair, add_special_tokens=True, truncation=n_full > max_length, max_length=max_length,
+              return_tensors="pt", return_offsets_mapping=bool(getattr(tok, "is_fast", False)))
+    ids = enc["input_ids"][0].tolist()
+    if not ids:
+        raise InputError("The text produced no tokens.")
+    tokens = tuple(tok.convert_ids_to_tokens(ids))
+    kinds = token_kinds(tok, ids, tokens)
+    try:
+        seq = enc.sequence_ids(0)
+        segments = np.array([-1 if s is None else s for s in seq], dtype=np.int8)
+    except (ValueError, AttributeError):  # slow tokenizers
+        segments = np.where(np.array([k in SPECIAL_KINDS for k in kinds]), -1, 0).astype(np.int8)
+    inputs = {k: v.to(device) for k, v in enc.items() if k in MODEL_INPUTS}
+    words = word_groups(enc, tokens, kinds, segments, (text, text_pair))
+    return Encoding(inputs, tokens, kinds, segments, n_full > max_length, n_full, words)
+
+
+def encode_decoder_text(tokenizer, config, text: str, *, max_length: int, device):
+    """An encoder-decoder's decoder input: (ids [1, m], tokens, kinds), starting with its start token."""
+    text = check_text(text, "target")
+    tok = tokenizer
+    ids = tok(text_target=text, truncation=True, max_length=max_length - 1)["input_ids"]
+    start = getattr(config, "decoder_start_token_id", None)
+    if start is None:
+        start = tok.bos_token_id if tok.bos_token_id is not None else tok.pad_token_id
+    ids = ([int(start)] if start is not None else []) + list(ids)
+    tokens = tuple(tok.convert_ids_to_tokens(ids))
+    return torch.tensor([ids], device=device), tokens, token_kinds(tok, ids, tokens)
+
+
+def token_kinds(tokenizer, ids, tokens) -> tuple[str, ...]:
+    """Each token's kind: "cls", "sep", "special", "punct" or "text"."""
+    special_ids = set(tokenizer.all_special_ids)
+    return tuple(token_kind(t, int(i), tokenizer, special_ids) for t, i in zip(tokens, ids))
+
+
+def token_kind(token: str, token_id: int, tok, special_ids: set) -> str:
+    if token_id in special_ids:
+        if token_id == tok.cls_token_id or (tok.cls_token_id is None and token_id == tok.bos_token_id):
+            return "cls"
+        if token_id == tok.sep_token_id or token_id == tok.eos_token_id:
+            return "sep"
+        return "special"
+    core = token.lstrip("#").lstrip("Ġ▁ ")
+    if core and all(unicodedata.category(c).startswith("P") for c in core):
+        return "punct"
+    return "text"
+
+
+def word_groups(enc, tokens, kinds, segments, texts) -> tuple:
+    """Group subword tokens into words (fast tokenizers' word_ids), with the word's text from the input."""
+    try:
+        word_ids = enc.word_ids(0)
+        offsets = enc["offset_mapping"][0].tolist() if "offset_mapping" in enc else None
+    except (ValueError, AttributeError):
+        word_ids, offsets = None, None
+    groups: list[tuple[tuple, list[int]]] = []
+    for i in range(len(tokens)):
+        wid = None if word_ids is None else word_ids[i]
+        key = ("special", i) if kinds[i] in SPECIAL_KINDS or wid is None else (int(segments[i]), wid)
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(i)
+        else:
+            groups.append((key, [i]))
+    words = []
+    for key, idx in groups:
+        if offsets and key[0] != "special":
+            source = texts[key[0]] or ""
+            start, end = offsets[idx[0]][0], offsets[idx[-1]][1]
+            text = source[start:end] if end > start else "".join(tokens[j] for j in idx)
+        else:
+            text = "".join(tokens[j].removeprefix("##") if j != idx[0] else tokens[j] for j in idx)
+        words.append((text, tuple(idx)))
+    return tuple(words)
+
+
+def replacement_id(tokenizer, baseline: str = "pad") -> int:
+    """The token id that stands in for a removed token: ``baseline`` ("pad", "mask" or "unk").
+
+    One fallback order for every caller (single texts, batches, audits, bias probes): the named token,
+    else the first of pad, mask, unk the tokenizer has, else end-of-sequence, else 0.
+    """
+    tok = tokenizer
+    choice = {"pad": tok.pad_token_id, "mask": tok.mask_token_id, "unk": tok.unk_token_id}
+    if baseline not in choice:
+        raise InputError(f"Unknown baseline '{baseline}': use one of {', '.join(choice)}.")
+    for cand in (choice[baseline], tok.pad_token_id, tok.mask_token_id, tok.unk_token_id, tok.eos_token_id):
+        if cand is not None:
+            return int(cand)
+    return 0
+
+
+def pad_token_id(tokenizer) -> int:
+    """What fills padded positions (never attended to): pad, else end-of-sequence, else unk, else 0."""
+    tok = tokenizer
+    for cand in (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id):
+        if cand is not None:
+            return int(cand)
+    return 0
+
+
+def pad_batch(rows: list[dict], device, pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad per-example model inputs ({name: [n] ids}) into one batch (attention mask included).
+
+    Right padding keeps every real token at the position it has alone (causal LMs read the last real
+    token through the attention mask).
+    """
+    width = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    has_tt = all(r.get("token_type_ids") is not None for r in rows)
+    tt = torch.zeros((len(rows), width), dtype=torch.long) if has_tt else None
+    for j, r in enumerate(rows):
+        n = len(r["input_ids"])
+        ids[j, :n] = torch.as_tensor(r["input_ids"]).reshape(-1)
+        mask[j, :n] = 1
+        if tt is not None:
+            tt[j, :n] = torch.as_tensor(r["token_type_ids"]).reshape(-1)
+    out = {"input_ids": ids, "attention_mask": mask}
+    if tt is not None:
+        out["token_type_ids"] = tt
+    return {k: v.to(device) for k, v in out.items()}
