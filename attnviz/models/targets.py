@@ -126,6 +126,68 @@ def default_target(handle) -> Target:
     raise InputError(f"No attribution target is defined for {handle.kind} models yet.")
 
 
+# ------------------------------------------------------------ choices
+#: What a page or the CLI may offer to explain, by kind: a short title for each.
+TARGET_KINDS = {
+    "zero-shot": "zero-shot label probability (sentence embedding vs label descriptions)",
+    "similarity": "similarity to a reference sentence",
+    "class": "a class of the model's classifier",
+    "masked-token": "the token predicted at the mask",
+    "next-token": "the next token",
+}
+
+
+def target_kinds(handle) -> tuple[str, ...]:
+    """The target kinds this model can explain, its natural one first (see :data:`TARGET_KINDS`)."""
+    natural = default_target(handle)
+    if isinstance(natural, ZeroShotTarget):
+        return ("zero-shot", "similarity")
+    if isinstance(natural, ClassTarget):
+        return ("class",)
+    if isinstance(natural, MaskedTokenTarget):
+        return ("masked-token",)
+    return ("next-token",)
+
+
+def class_names(handle) -> list[str]:
+    """A classifier's class names in index order (its config's id2label; LABEL_i where it has none)."""
+    id2label = getattr(handle.config, "id2label", None) or {}
+    count = int(getattr(handle.config, "num_labels", len(id2label)) or len(id2label))
+    return [str(id2label.get(i, f"LABEL_{i}")) for i in range(count)]
+
+
+def build_target(kind: str, *, labels: str | dict | None = None, label: str | int | None = None,
+                 temperature: float = DEFAULT_TEMPERATURE, reference: str = "", token: str | None = None,
+                 output: str = "probability") -> Target:
+    """The target a form describes: one builder for every page, the CLI and the bias probes.
+
+    Args:
+        kind: a key of :data:`TARGET_KINDS`.
+        labels: zero-shot labels, as a dict or as text (``name: description | description`` per line).
+        label: the label/class to explain (name or class index); None or "" = the predicted one.
+        temperature: zero-shot softmax temperature τ.
+        reference: the reference sentence of a similarity target.
+        token: the token whose probability is explained (masked/next token); None or "" = the top one.
+    """
+    label = None if label is None or (isinstance(label, str) and not label.strip()) else label
+    label = label.strip() if isinstance(label, str) else label
+    token = token.strip() if isinstance(token, str) and token.strip() else None
+    if kind == "zero-shot":
+        parsed = parse_labels(labels) if isinstance(labels, str) else dict(labels or {})
+        if not parsed:
+            return ZeroShotTarget(label=label, temperature=float(temperature), output=output)
+        return ZeroShotTarget.from_dict(parsed, label=label, temperature=float(temperature), output=output)
+    if kind == "similarity":
+        return SimilarityTarget(reference)
+    if kind == "class":
+        return ClassTarget(label, output=output)
+    if kind == "masked-token":
+        return MaskedTokenTarget(token, output=output)
+    if kind == "next-token":
+        return NextTokenTarget(token, output=output)
+    raise InputError(f"Unknown target kind '{kind}': use one of {', '.join(TARGET_KINDS)}.")
+
+
 # ------------------------------------------------------------------ scorer
 @dataclass
 class Scorer:
@@ -307,9 +369,7 @@ def _class_head(handle, target: ClassTarget) -> LabelHead:
     _check_output(target.output)
     if not type(handle.model).__name__.endswith("ForSequenceClassification"):
         raise InputError("This model has no sequence-classification head; use a zero-shot or LM target.")
-    id2label = getattr(handle.config, "id2label", None) or {}
-    count = int(getattr(handle.config, "num_labels", len(id2label)) or len(id2label))
-    names = tuple(str(id2label.get(i, f"LABEL_{i}")) for i in range(count))
+    names = tuple(class_names(handle))
     output = target.output
 
     def value(outputs, _mask, index):
