@@ -8,9 +8,9 @@ import streamlit as st
 
 from attnviz.attribution import METHOD_TITLES
 from attnviz.attribution.evaluate import DEFAULT_METHODS
-from attnviz.metrics import AGREEMENT_METRICS
 from attnviz.errors import AttnvizError
 from attnviz.figures import attribution as cfigs
+from attnviz.metrics import AGREEMENT_METRICS
 from attnviz.models.targets import (
     DEFAULT_TEMPERATURE,
     SENTIMENT_LABELS,

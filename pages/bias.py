@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 import attnviz.bias as bias
+from attnviz.attribution import batched_methods, method_title
 from attnviz.bias import assets
-from attnviz.bias.counterfactual import ATTRIBUTION_METHODS, default_templates, fill_mode
+from attnviz.bias.counterfactual import default_templates, fill_mode
 from attnviz.bias.mlm import SCORINGS, scoring_for
 from attnviz.errors import AttnvizError, InputError
 from attnviz.figures import bias as bfigs
@@ -125,13 +126,13 @@ P_FORMAT = {"p_value": st.column_config.NumberColumn("p_value", format="%.2g"),
             "p_holm": st.column_config.NumberColumn("p_holm", format="%.2g")}
 
 
-for widget_key, default in (("bias_probe", "counterfactual"), ("bias_method", list(ATTRIBUTION_METHODS)[0]),
+for widget_key, default in (("bias_probe", "counterfactual"), ("bias_method", "input_x_gradient"),
                             ("bias_steps", 16), ("bias_attention", True), ("bias_units", list(UNITS)[0])):
     st.session_state.setdefault(widget_key, default)
 share_state("bias", [
     StateParam.choice("probe", "bias_probe", PROBES, default="counterfactual"),
-    StateParam.choice("method", "bias_method", list(ATTRIBUTION_METHODS) + ["(none)"],
-                      default=list(ATTRIBUTION_METHODS)[0]),
+    StateParam.choice("method", "bias_method", list(batched_methods()) + ["(none)"],
+                      default="input_x_gradient"),
     StateParam.integer("steps", "bias_steps", 4, 200, default=16),
     StateParam.boolean("attention", "bias_attention", default=True),
     StateParam.choice("units", "bias_units", UNITS, default=list(UNITS)[0]),
@@ -186,8 +187,8 @@ def counterfactual_section():
             target_input["token"] = cols[0].text_input(
                 "Token whose probability is f (empty = each template's top prediction)", "")
         c1, c2, c3 = st.columns(3)
-        method = c1.selectbox("Attribution method", list(ATTRIBUTION_METHODS) + ["(none)"],
-                              format_func=lambda m: ATTRIBUTION_METHODS.get(m, m), key="bias_method")
+        method = c1.selectbox("Attribution method", list(batched_methods()) + ["(none)"],
+                              format_func=method_title, key="bias_method")
         n_steps = c2.number_input("IG steps", 4, 200, step=4, help="Integrated Gradients only.", key="bias_steps")
         with_attention = c3.checkbox("Attention on the identity term", key="bias_attention")
         with st.expander(f"Edit the {len(terms_base)} identity terms and {len(templates_base)} templates"):
@@ -218,7 +219,7 @@ def counterfactual_section():
         return
 
     try:
-        result = cached_result(key, fills, target, method if method in ATTRIBUTION_METHODS else None, int(n_steps),
+        result = cached_result(key, fills, target, method if method in batched_methods() else None, int(n_steps),
                                with_attention, mode)
     except AttnvizError as exc:
         show_error(exc)

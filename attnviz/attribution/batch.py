@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -33,9 +34,18 @@ class BatchInput:
     score: Score
     index: torch.Tensor  # [b] long: the class each row explains (0 where the target has none)
 
-    def __post_init__(self):
+    @cached_property
+    def embeds(self) -> torch.Tensor:
+        """[b, w, d] the input's word embeddings (the model adds positions itself)."""
         with torch.no_grad():
-            self.embeds = self.handle.model.get_input_embeddings()(self.input_ids).detach()
+            return self.handle.model.get_input_embeddings()(self.input_ids).detach()
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """The batch as the model takes it from token ids."""
+        inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        if self.token_type_ids is not None:
+            inputs["token_type_ids"] = self.token_type_ids
+        return inputs
 
     @classmethod
     def from_rows(cls, handle, rows: list[dict], fixed: list[np.ndarray], score: Score,

@@ -62,9 +62,7 @@ def attribute_batch(handle, encodings: Sequence[Encoding], target, methods: Sequ
         fixed = [e.special for e in encodings]
         batch = BatchInput.from_rows(handle, rows, fixed, lambda *a: head.value(a[0], a[1], a[3]))
         with torch.inference_mode():
-            outputs = model_outputs if model_outputs is not None else handle.model(
-                **{k: v for k, v in (("input_ids", batch.input_ids), ("attention_mask", batch.attention_mask),
-                                     ("token_type_ids", batch.token_type_ids)) if v is not None})
+            outputs = model_outputs if model_outputs is not None else handle.model(**batch.model_inputs())
             probs = head.probabilities(outputs, batch.attention_mask).float().cpu()
             index = probs.argmax(-1) if head.chosen is None else torch.full((len(encodings),), head.chosen)
             values = head.value(outputs, batch.attention_mask, index.to(batch.attention_mask.device)).float().cpu()

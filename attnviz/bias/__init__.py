@@ -13,7 +13,6 @@ mass on the term), :mod:`.weat` (WEAT/SEAT), :mod:`.mlm` (sentence-pair likeliho
 
 from .assets import read_csv, seat_templates, validate, weat_tests, word_lists
 from .counterfactual import (
-    ATTRIBUTION_METHODS,
     CounterfactualResult,
     counterfactual,
     ctf_gap,
@@ -29,7 +28,7 @@ from .stats import bootstrap_ci, holm_bonferroni
 from .weat import WeatResult, results_table, run_tests, seat, weat, weat_from_embeddings
 
 __all__ = [
-    "ATTRIBUTION_METHODS", "CounterfactualResult", "PairsResult", "WeatResult", "bootstrap_ci", "compare_pairs",
+    "CounterfactualResult", "PairsResult", "WeatResult", "bootstrap_ci", "compare_pairs",
     "counterfactual", "ctf_gap", "fill_templates", "holm_bonferroni", "identity_attention", "identity_attribution",
     "measure", "pseudo_log_likelihood", "read_csv", "results_table", "run_tests", "score_fills", "seat", "seat_templates",
     "summarise", "validate", "weat", "weat_from_embeddings", "weat_tests", "word_lists",

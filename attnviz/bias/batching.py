@@ -1,7 +1,6 @@
-"""Tokenise many short sentences once and feed them to the model in right-padded batches.
+"""Tokenise many short sentences once (with the identity term's tokens marked) and batch them.
 
-Right padding keeps every real token at the position it has alone (causal LMs read the last real
-token through the attention mask), and works for tokenizers without a pad token (GPT-2).
+Padding itself is :func:`attnviz.models.encoding.pad_batch` (right padding, as everywhere).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..models.encoding import pad_batch, pad_token_id
 
 DEFAULT_BATCH = 64
 
@@ -73,31 +73,11 @@ def _span_by_prefix(tok, text: str, start: int, end: int, special: np.ndarray) -
     return mask & ~special
 
 
-def pad_id(handle) -> int:
-    tok = handle.tokenizer
-    for cand in (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id):
-        if cand is not None:
-            return int(cand)
-    return 0
-
-
 def pad(handle, tokenised: Tokenised, rows) -> dict[str, torch.Tensor]:
     """Model inputs for ``rows`` of ``tokenised``: right-padded ids, attention mask (and token types)."""
-    rows = list(rows)
-    width = max(len(tokenised.ids[r]) for r in rows)
-    ids = torch.full((len(rows), width), pad_id(handle), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    tt = torch.zeros((len(rows), width), dtype=torch.long) if tokenised.token_type_ids is not None else None
-    for j, r in enumerate(rows):
-        n = len(tokenised.ids[r])
-        ids[j, :n] = torch.tensor(tokenised.ids[r])
-        mask[j, :n] = 1
-        if tt is not None:
-            tt[j, :n] = torch.tensor(tokenised.token_type_ids[r])
-    out = {"input_ids": ids, "attention_mask": mask}
-    if tt is not None:
-        out["token_type_ids"] = tt
-    return {k: v.to(handle.device) for k, v in out.items()}
+    tt = tokenised.token_type_ids
+    return pad_batch([{"input_ids": tokenised.ids[r], "token_type_ids": None if tt is None else tt[r]} for r in rows],
+                     handle.device, pad_token_id(handle.tokenizer))
 
 
 def stretch(values: np.ndarray, width: int, fill=False) -> np.ndarray:

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..attribution import BatchInput, batched_methods, check_method
 from ..errors import InputError
-from ..models import capture as _capture
 from ..models.targets import (
     ClassTarget,
     MaskedTokenTarget,
@@ -43,14 +43,10 @@ from ..models.targets import (
     default_target,
 )
 from . import assets
-from .batching import DEFAULT_BATCH, chunks, pad, pad_id, stretch, tokenise
+from .batching import DEFAULT_BATCH, chunks, stretch, tokenise
 from .stats import DEFAULT_RESAMPLES, bootstrap_ci
 
 MAX_FILLS = 5_000
-ATTRIBUTION_METHODS = {
-    "input_x_gradient": "Input × gradient",
-    "integrated_gradients": "Integrated Gradients",
-}
 Progress = Callable[[float, str], None]
 
 _TARGETS = (ZeroShotTarget, ClassTarget, SimilarityTarget, MaskedTokenTarget, NextTokenTarget)
@@ -244,16 +240,16 @@ def measure(handle, fills: pd.DataFrame, target=None, *, method: str | None = "i
             progress: Progress | None = None) -> dict:
     """f(x), the identity term's attribution share and its attention mass, for every fill, in batches.
 
-    With input × gradient, one forward and one backward per batch give all three: f from the
-    forward, the attention weights captured during it, and φ = e · ∂f/∂e (each row's f depends on
-    its own row only, so the gradient of Σf is every row's own gradient). Integrated Gradients adds
-    ``n_steps`` Gauss-Legendre points from a baseline where non-special tokens are ``baseline`` tokens.
+    One forward per batch gives f and (captured during it) the attention weights; the attribution is
+    :mod:`attnviz.attribution`'s batched method on the same padded batch (input × gradient: one more
+    forward and backward; Integrated Gradients: ``n_steps`` Gauss-Legendre points from a baseline where
+    non-special tokens are ``baseline`` tokens).
 
     Args:
         handle: a loaded model (encoder or decoder).
         fills: from :func:`fill_templates`.
         target: a Target (None: the model's default).
-        method: "input_x_gradient", "integrated_gradients" or None (no attribution).
+        method: a batched attribution method (:func:`attnviz.attribution.batched_methods`) or None.
         attention: also measure attention mass on the term per layer × head.
 
     Returns:
@@ -262,12 +258,9 @@ def measure(handle, fills: pd.DataFrame, target=None, *, method: str | None = "i
         |T| / n_non-special) and "attention" [m, layers, heads] / "attention_uniform" [m] (see
         :func:`identity_attention`).
     """
-    from captum.attr import IntegratedGradients
-
-    if method is not None and method not in ATTRIBUTION_METHODS:
-        raise InputError(f"Unknown attribution method '{method}': use one of {', '.join(ATTRIBUTION_METHODS)}.")
-    if method == "integrated_gradients" and not 1 <= n_steps <= 500:
-        raise InputError("Integrated Gradients needs between 1 and 500 steps.")
+    if method is not None and method not in batched_methods():
+        raise InputError(f"Unknown attribution method '{method}': use one of {', '.join(batched_methods())}.")
+    method_settings = {"n_steps": n_steps, "baseline": baseline} if method == "integrated_gradients" else {}
     _check_handle(handle)
     report = progress or (lambda fraction, message: None)
     fills = fills.reset_index(drop=True)
@@ -280,62 +273,29 @@ def measure(handle, fills: pd.DataFrame, target=None, *, method: str | None = "i
     if attention:
         out["attention"] = np.full((m, handle.num_layers, handle.num_heads), np.nan, dtype=np.float32)
         out["attention_uniform"] = np.full(m, np.nan)
-    base_id = None
-    if method == "integrated_gradients":
-        tok = handle.tokenizer
-        base_id = {"pad": pad_id(handle), "mask": tok.mask_token_id, "unk": tok.unk_token_id}.get(baseline)
-        if base_id is None:
-            raise InputError(f"This tokenizer has no '{baseline}' token for the baseline: choose pad, mask or unk.")
-    model = handle.model
-    embedding = model.get_input_embeddings()
-    sites = handle.attention_sites() if attention and handle.captures_natively else {}
-    self_modules = {mid for mid, s in sites.items() if s.stack == "self"}
     groups = _scorer_groups(handle, target, fills)
     done = 0
     for scorer, rows in groups:
         out["label"][rows] = scorer.label
-
-        def forward(embeds, mask, ids, *token_types, _fn=scorer.fn):
-            kwargs = {"inputs_embeds": embeds, "attention_mask": mask}
-            if token_types:
-                kwargs["token_type_ids"] = token_types[0]
-            return _fn(model(**kwargs), mask, ids)
-
         for batch in chunks(sorted(rows, key=lambda r: len(tokd.ids[r])), batch_size):
-            inputs = pad(handle, tokd, batch)
-            ids, mask = inputs["input_ids"], inputs["attention_mask"]
-            extra = (inputs["token_type_ids"],) if "token_type_ids" in inputs else ()
-            width = ids.shape[1]
-            special = np.stack([stretch(tokd.special[r], width, True) for r in batch])
+            inputs = BatchInput.from_rows(
+                handle, [{"input_ids": tokd.ids[r],
+                          "token_type_ids": None if tokd.token_type_ids is None else tokd.token_type_ids[r]}
+                         for r in batch],
+                [tokd.special[r] for r in batch], scorer.fn)
+            outputs, records = handle.forward(inputs.model_inputs(), need_weights=attention,
+                                              capture_sites=lambda s: s.stack == "self")
+            with torch.inference_mode():
+                f = scorer.fn(outputs, inputs.attention_mask, inputs.input_ids)
+            out["output"][batch] = f.float().cpu().numpy()
+            width = inputs.input_ids.shape[1]
             term = np.stack([stretch(tokd.span_tokens[r], width, False) for r in batch])
-            real = mask.cpu().numpy().astype(bool) & ~special
-            with torch.no_grad():
-                embeds = embedding(ids).detach()
-            gradient = method == "input_x_gradient"
-            with (torch.enable_grad() if gradient else torch.inference_mode()), \
-                    _capture.capture(lambda mod: id(mod) in self_modules) as cap:
-                x = embeds.clone().requires_grad_(True) if gradient else embeds
-                f = forward(x, mask, ids, *extra)
-                phi = (x * torch.autograd.grad(f.sum(), x)[0]).sum(-1) if gradient else None
-            out["output"][batch] = f.detach().float().cpu().numpy()
-            if method == "integrated_gradients":
-                base_ids = ids.clone()
-                base_ids[~torch.as_tensor(special, device=ids.device)] = int(base_id)
-                with torch.no_grad():
-                    base = embedding(base_ids)
-                with torch.enable_grad():
-                    phi = IntegratedGradients(forward).attribute(
-                        embeds, baselines=base, additional_forward_args=(mask, ids) + extra, n_steps=n_steps,
-                        method="gausslegendre", internal_batch_size=max(len(batch), 256)).sum(-1)
-            if phi is not None:
-                _attribution_shares(phi.detach().abs().float().cpu().numpy(), real, term, batch, out)
+            if method is not None:
+                phi = check_method(method).function(inputs, **method_settings)
+                _attribution_shares([np.abs(p.scores) for p in phi], [~tokd.special[r] for r in batch], term,
+                                    batch, out)
             if attention:
-                if self_modules:
-                    layers = sorted(cap.records, key=lambda r: sites[id(r[0])].layer)
-                    weights = [w.detach() for _, w in layers]
-                else:  # models on the eager path report weights through output_attentions
-                    _, records = handle.forward(inputs, capture_sites=lambda s: s.stack == "self")
-                    weights = [records[s] for s in sorted(records, key=lambda s: s.layer)]
+                weights = [records[s] for s in sorted(records, key=lambda s: s.layer)]
                 _attention_masses(torch.stack(weights).float().cpu().numpy(), tokd, term, batch,
                                   handle.kind == "decoder", out)
             done += len(batch)
@@ -347,9 +307,11 @@ def measure(handle, fills: pd.DataFrame, target=None, *, method: str | None = "i
     return out
 
 
-def _attribution_shares(scores: np.ndarray, real: np.ndarray, term: np.ndarray, batch, out: dict) -> None:
+def _attribution_shares(scores: list[np.ndarray], real: list[np.ndarray], term: np.ndarray, batch, out: dict) -> None:
+    """Per fill: |φ| [n] and its non-special tokens [n] → the term's share of Σ|φ| and its uniform share."""
     for j, r in enumerate(batch):
-        in_term = term[j] & real[j]
+        n = len(scores[j])
+        in_term = term[j][:n] & real[j]
         total = scores[j][real[j]].sum()
         if in_term.any() and total > 0:
             out["attribution_share"][r] = scores[j][in_term].sum() / total

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import InputError
 from . import assets
-from .batching import DEFAULT_BATCH, chunks, pad, tokenise
+from .batching import DEFAULT_BATCH, Tokenised, chunks, pad, tokenise
 from .stats import DEFAULT_RESAMPLES, bootstrap_ci
 
 SCORINGS = {
@@ -94,8 +94,6 @@ def shared_positions(ids_a, ids_b, special_a, special_b) -> tuple[list[int], lis
 def masked_log_probs(handle, jobs: list[tuple[list[int], int]], *, batch_size: int = DEFAULT_BATCH,
                      token_types: list[list[int]] | None = None) -> np.ndarray:
     """log P(ids[pos] | ids with pos masked) for each (ids, pos) job, in padded batches."""
-    from .batching import Tokenised
-
     mask_id = handle.tokenizer.mask_token_id
     masked = []
     for ids, pos in jobs:
@@ -120,8 +118,6 @@ def masked_log_probs(handle, jobs: list[tuple[list[int], int]], *, batch_size: i
 def joint_log_likelihood(handle, ids_list: list[list[int]], special: list[np.ndarray], *,
                          batch_size: int = DEFAULT_BATCH) -> np.ndarray:
     """Σ_t log P(x_t | x_<t) over the non-special tokens after the first, per sentence."""
-    from .batching import Tokenised
-
     tokd = Tokenised(ids_list, special, None, None)
     out = np.zeros(len(ids_list))
     order = sorted(range(len(ids_list)), key=lambda r: len(ids_list[r]))
