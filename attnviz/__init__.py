@@ -10,8 +10,7 @@ from .attention import AttentionResult
 from .errors import AttnvizError, InputError, ModelLoadError, ResourceError
 from .models.handle import ModelHandle, from_pretrained_model, load_model
 from .models.loading import DEFAULT_MODEL_ID
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "AttentionResult", "AttnvizError", "DEFAULT_MODEL_ID", "InputError", "ModelHandle", "ModelLoadError",

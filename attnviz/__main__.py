@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sys
 
+from .audit.cli import main as audit_main
+from .lab.__main__ import main as lab_main
+
 COMMANDS = {"audit": "run an audit on a dataset and write its report", "lab": "train an Attention Lab model headless"}
 
 
@@ -21,13 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m attnviz <command> [options]\ncommands:\n" + "\n".join(lines), file=stream)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     command, rest = argv[0], argv[1:]
-    if command == "audit":
-        from .audit.cli import main as audit_main
-
-        return audit_main(rest)
-    from .lab.__main__ import main as lab_main
-
-    return lab_main(rest)
+    return audit_main(rest) if command == "audit" else lab_main(rest)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ import numpy as np
 import pandas as pd
 
 from .attention import AttentionResult
+from .attribution.context import prepare
 from .attribution.result import Attribution
 from .errors import InputError
+from .models.targets import ClassTarget, NextTokenTarget, ZeroShotTarget, default_target
 
 LEVELS = ("auto", "token", "word")
 SCALES = {"raw": "raw scores", "share": "score / Σ|score| of that side (shapes, not magnitudes)"}
@@ -493,9 +495,6 @@ def shared_target(handle, text: str, text_pair: str | None = None):
     side's own prediction would then compare explanations of different numbers. Masked-LM targets keep
     None (a predicted word piece need not re-tokenise to itself).
     """
-    from .attribution.context import prepare
-    from .models.targets import ClassTarget, NextTokenTarget, ZeroShotTarget, default_target
-
     target = default_target(handle)
     scorer = prepare(handle, text, text_pair, target).scorer
     if isinstance(target, ZeroShotTarget):

@@ -26,6 +26,7 @@ from typing import Any
 
 from attnviz.errors import InputError
 from attnviz.sharing import DEVICES, DTYPES, MAX_TEXT_IN_FILE, valid_model_name
+from attnviz.version import __version__
 
 FORMAT = "attnviz-session"
 VERSION = 1
@@ -108,8 +109,6 @@ class SessionFile:
         return cls(page, model, dict(state), kept, now, tuple(omitted))
 
     def to_json(self) -> str:
-        from attnviz import __version__
-
         return json.dumps({
             "format": FORMAT, "version": VERSION, "attnviz": __version__, "page": self.page,
             "model": None if self.model is None else dict(zip(("name", "device", "dtype"), self.model)),

@@ -6,8 +6,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from attnviz.attribution import METHOD_TITLES
-from attnviz.attribution.evaluate import DEFAULT_METHODS
+from attnviz.attribution import default_methods, method_title
 from attnviz.errors import AttnvizError
 from attnviz.figures import attribution as cfigs
 from attnviz.metrics import AGREEMENT_METRICS
@@ -67,7 +66,7 @@ for widget_key, default in (("attribution_target_kind", TARGET_KINDS[0]),
                             ("attribution_labels", labels_to_text(SENTIMENT_LABELS)),
                             ("attribution_temperature", DEFAULT_TEMPERATURE),
                             ("attribution_reference", "A great film."), ("attribution_class", "(predicted)"),
-                            ("attribution_token", ""), ("attribution_methods", list(DEFAULT_METHODS)),
+                            ("attribution_token", ""), ("attribution_methods", list(default_methods())),
                             ("attribution_level", "word")):
     st.session_state.setdefault(widget_key, default)
 share_state("attribution", [
@@ -78,7 +77,7 @@ share_state("attribution", [
     StateParam.text("reference", "attribution_reference", default="A great film."),
     StateParam.choice("class", "attribution_class", ["(predicted)"] + class_names, default="(predicted)"),
     StateParam.text("token", "attribution_token", default=""),
-    StateParam.choices("method", "attribution_methods", ALL_METHODS, default=DEFAULT_METHODS),
+    StateParam.choices("method", "attribution_methods", ALL_METHODS, default=list(default_methods())),
     StateParam.choice("units", "attribution_level", ["word", "token"], default="word"),
     StateParam.choice("metric", "agreement_metric", AGREEMENT_METRICS, default=AGREEMENT_METRICS[0]),
 ])
@@ -108,7 +107,7 @@ with st.form("attribution_input"):
         chosen_class = cols[0].selectbox("Class", ["(predicted)"] + names, key="attribution_class")
     else:
         token = cols[0].text_input("Token to explain (empty = the top prediction)", key="attribution_token")
-    methods = st.multiselect("Methods", ALL_METHODS, format_func=lambda m: METHOD_TITLES.get(m, m),
+    methods = st.multiselect("Methods", ALL_METHODS, format_func=method_title,
                              key="attribution_methods")
     level = st.radio("Units", ["word", "token"], horizontal=True, key="attribution_level",
                      help="Subword scores are summed into words the same way for every method.")
@@ -143,21 +142,21 @@ if info["probabilities"]:
 attributions, failures = {}, {}
 progress = st.progress(0.0, text="Running explainers …")
 for i, method in enumerate(methods):
-    progress.progress(i / len(methods), text=f"Running {METHOD_TITLES.get(method, method)} ({i + 1}/{len(methods)}) …")
+    progress.progress(i / len(methods), text=f"Running {method_title(method)} ({i + 1}/{len(methods)}) …")
     try:
         attributions[method] = cached_attribution(key, text, pair, target, method)
     except AttnvizError as exc:
         failures[method] = str(exc)
 progress.empty()
 for method, message in failures.items():
-    st.warning(f"{METHOD_TITLES.get(method, method)}: {safe_message(message)}")
+    st.warning(f"{method_title(method)}: {safe_message(message)}")
 if not attributions:
     st.stop()
 
 shown = {m: (a.to_words() if level == "word" else a) for m, a in attributions.items()}
 guide("attribution/scores")
 first = next(iter(shown.values()))
-st.plotly_chart(cfigs.token_score_rows(first.tokens, {METHOD_TITLES.get(m, m): a.scores for m, a in shown.items()},
+st.plotly_chart(cfigs.token_score_rows(first.tokens, {method_title(m): a.scores for m, a in shown.items()},
                                        title="Scores by method (each row scaled to its own max |score|)"),
                 width="stretch")
 
@@ -168,7 +167,7 @@ for m, a in attributions.items():
         check = f"base {a.base_value:.4f} + Σφ {a.scores.sum():.4f} = {a.base_value + a.scores.sum():.4f}"
     elif a.delta is not None:
         check = f"completeness gap {a.delta:.2e}"
-    rows.append({"method": METHOD_TITLES.get(m, m), "f(x)": round(a.output, 5), "check": check,
+    rows.append({"method": method_title(m), "f(x)": round(a.output, 5), "check": check,
                  "seconds": a.settings.get("seconds"), "settings": json.dumps(
                      {k: v for k, v in a.settings.items() if k != "seconds"}, default=str)})
 if not presenter_mode():
@@ -186,7 +185,7 @@ if len(attributions) > 1:
         except AttnvizError as exc:
             show_error(exc)
             st.stop()
-    matrix = evaluation.matrix(metric).rename(index=METHOD_TITLES, columns=METHOD_TITLES)
+    matrix = evaluation.matrix(metric).rename(index=method_title, columns=method_title)
     st.plotly_chart(cfigs.agreement_heatmap(matrix, title=f"{metric} (k = {evaluation.k})"), width="stretch")
 else:
     with st.spinner("Measuring faithfulness …"):
@@ -200,10 +199,10 @@ st.caption("Delete the top-ranked units (by positive score) and re-run the model
            "(lower = better); AOPC = mean over k ∈ {1, 5, 10, 20, 50}%. Grey: a random ranking (10 draws).")
 st.dataframe(evaluation.summary().round(4), hide_index=True, width="stretch")
 st.plotly_chart(cfigs.faithfulness_bars(
-    {METHOD_TITLES.get(m, m): {**evaluation.eraser[m], **evaluation.curves[m]} for m in evaluation.eraser},
+    {method_title(m): {**evaluation.eraser[m], **evaluation.curves[m]} for m in evaluation.eraser},
     baseline={"mean": {**evaluation.random_eraser["mean"], **evaluation.random_curves["mean"]},
               "std": {**evaluation.random_eraser["std"], **evaluation.random_curves["std"]}}), width="stretch")
-st.plotly_chart(cfigs.faithfulness_curves({METHOD_TITLES.get(m, m): c for m, c in evaluation.curves.items()},
+st.plotly_chart(cfigs.faithfulness_curves({method_title(m): c for m, c in evaluation.curves.items()},
                                           baseline=evaluation.random_curves), width="stretch")
 
 offer_session_file("attribution", attributions)

@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-from attnviz.attribution import METHOD_TITLES
+from attnviz.attribution import method_title
 from attnviz.audit import SAMPLE_SETS, AuditSettings, aggregate, prepare_dataset
 from attnviz.audit.dataset import MAX_BYTES, guess_text_column
 from attnviz.audit.report import build_figures, report_bytes, slice_figure_name
@@ -142,7 +142,7 @@ with st.form("audit_settings"):
     pair_column = c3.selectbox("Second text (sentence pairs)", [NONE, *columns], key="audit_pair_column")
     slice_columns = st.multiselect("Slice by", [c for c in columns if c != text_column], key="audit_slices")
     methods = st.multiselect("Attribution methods", METHODS, key="audit_methods",
-                             format_func=lambda m: METHOD_TITLES.get(m, m),
+                             format_func=method_title,
                              help="Integrated Gradients, saliency and input × gradient run batched; the others "
                                   "one example at a time (slower).")
     c4, c5, c6 = st.columns(3)

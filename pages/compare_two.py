@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnviz.attribution import METHOD_TITLES
+from attnviz.attribution import method_title
 from attnviz.diff import SCALES, attention_diff, attribution_diff
 from attnviz.errors import AttnvizError
 from attnviz.figures import attention as afigs
@@ -151,7 +151,7 @@ with attention_tab:
 
 with attribution_tab:
     guide("compare_two/attribution")
-    methods = st.multiselect("Methods", METHODS, format_func=lambda m: METHOD_TITLES.get(m, m),
+    methods = st.multiselect("Methods", METHODS, format_func=method_title,
                              key="compare_methods")
     scale_key = SCALE_KEYS[same_model]
     if presenter_mode():  # an advanced control: the link's (or the default) scale still applies
@@ -184,7 +184,7 @@ with attribution_tab:
     if st.session_state.get("compare_bars_method") not in adiff.methods:
         st.session_state["compare_bars_method"] = adiff.methods[0]
     shown = st.selectbox("Method, side by side", list(adiff.methods), key="compare_bars_method",
-                         format_func=lambda m: METHOD_TITLES.get(m, m))
+                         format_func=method_title)
     st.plotly_chart(dfigs.attribution_diff_bars(adiff, shown), key="compare_attribution_bars")
     st.caption(adiff.note)
     if not presenter_mode():

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnviz.attribution import METHOD_TITLES
+from attnviz.attribution import method_title
 from attnviz.errors import AttnvizError
 from attnviz.figures import attribution as cfigs
 from attnviz.figures import generation as gfigs
@@ -136,9 +136,9 @@ if not presenter_mode():
 
 st.subheader("Attribution")
 guide("generate/attribution")
-method = st.selectbox("Method", METHODS, key="generate_method", format_func=lambda m: METHOD_TITLES.get(m, m))
+method = st.selectbox("Method", METHODS, key="generate_method", format_func=method_title)
 try:
-    with st.spinner(f"Running {METHOD_TITLES.get(method, method)} …"):
+    with st.spinner(f"Running {method_title(method)} …"):
         attribution = cached_generated_attribution(key, generation_args, step, method)
 except AttnvizError as exc:
     show_error(exc)
@@ -146,7 +146,7 @@ except AttnvizError as exc:
     st.stop()
 st.markdown(f"**Explained:** `{attribution.target}` = {attribution.output:.4g}, over the prompt and the "
             f"{step} token(s) generated before it.")
-st.plotly_chart(cfigs.token_score_rows(attribution.tokens, {METHOD_TITLES.get(method, method): attribution.scores},
+st.plotly_chart(cfigs.token_score_rows(attribution.tokens, {method_title(method): attribution.scores},
                                        title="Which earlier tokens raised (red) or lowered (blue) its probability"),
                 key="generate_attribution")
 offer_session_file("generate", {"generation": generation, "attribution": attribution})

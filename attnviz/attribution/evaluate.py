@@ -18,8 +18,6 @@ from ..errors import InputError
 from .context import prepare
 from .result import Attribution
 
-DEFAULT_METHODS = ("shap", "integrated_gradients", "input_x_gradient", "lime", "rollout", "grad_attention")
-
 
 @dataclass(frozen=True)
 class Evaluation:

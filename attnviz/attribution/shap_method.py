@@ -86,7 +86,7 @@ def shap_values(ctx, *, max_evals: int = 500, mask: str = "delete", batch_size: 
     else:
         tree = _without_leaves(_text_tree(ctx), fixed)
         masker = _KeepRowMasker(len(players), tree, [ctx.encoding.tokens[i] for i in players])
-        from shap.explainers import Partition  # imported on first use: shap takes seconds to import
+        from shap.explainers import Partition  # optional heavy import: shap takes seconds, load on first use
 
         with seeded(seed):
             explainer = Partition(model, masker)
@@ -122,7 +122,7 @@ def warm_up() -> None:
     with _warm_lock:
         if _warm.is_set():
             return
-        from shap.explainers import Partition
+        from shap.explainers import Partition  # heavy (seconds): this is the warm-up that pays it early
 
         tree = np.array([[0, 1, 1.0, 2], [2, 3, 1.0, 2], [4, 5, 2.0, 4]], dtype=np.float64)
         masker = _KeepRowMasker(4, tree, ["a", "b", "c", "d"])
@@ -235,7 +235,7 @@ def _text_tree(ctx) -> np.ndarray:
     the whitespace after it). This masker is told the input's segments instead of re-tokenising a
     string, which covers text pairs and truncated inputs too.
     """
-    from shap.maskers import Text
+    from shap.maskers import Text  # heavy import, see shap_values
 
     segments = _segments(ctx)
     masker = Text(None)  # shap's simple tokenizer: no prefix/suffix tokens, no separator token

@@ -7,14 +7,21 @@ model or output directory (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
+import torch
+
+from ..attribution import METHODS
+from ..errors import AttnvizError
+from ..models.handle import load_model
+from . import aggregate
+from .dataset import load_dataset
+from .report import write_report
+from .run import AuditSettings, run_audit
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..attribution import METHODS
-
     parser = argparse.ArgumentParser(prog="python -m attnviz audit",
                                      description="Audit a model on a dataset and write report.html, report.json, "
                                                  "results.csv and figures/ (PNG + SVG).")
@@ -27,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="METHOD", help=f"attribution methods (default integrated_gradients): "
                                                 f"{', '.join(sorted(METHODS))}")
     parser.add_argument("--text-column", default=None, help="default: text, sentence, review… or the first text column")
-    parser.add_argument("--label-column", default=None, help="gold labels (accuracy); default: 'label' if present")
+    parser.add_argument("--label-column", default="auto", help="gold labels (accuracy); default: 'label' if present")
     parser.add_argument("--pair-column", default=None, help="second text of a sentence pair")
     parser.add_argument("--slice-column", action="append", default=[], help="break results down by this column "
                         "(repeatable)")
@@ -43,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let --model come from the hub (default: the local cache or a directory only)")
     return parser
 
 
@@ -65,28 +74,16 @@ class TextProgress:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
     if args.threads:
         torch.set_num_threads(max(1, args.threads))
-    from .. import load_model
-    from ..errors import AttnvizError
-    from . import aggregate
-    from .dataset import load_dataset, read_table
-    from .report import write_report
-    from .run import AuditSettings, run_audit
-
     try:
-        label_column = args.label_column
-        if label_column is None:
-            label_column = _default_label_column(args.data, read_table, load_dataset)
-        dataset = load_dataset(args.data, text_column=args.text_column, label_column=label_column,
+        dataset = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
                                pair_column=args.pair_column, slice_columns=args.slice_column, limit=args.limit)
         settings = AuditSettings(methods=tuple(args.methods), n_steps=args.n_steps, batch_size=args.batch_size,
                                  faithfulness=not args.no_faithfulness, seed=args.seed,
                                  bias_axes=tuple(args.bias_axes))
-        handle = load_model(args.model, device=args.device, revision=args.revision)
+        # Offline unless asked: HF_HUB_OFFLINE set here would come too late (transformers is imported).
+        handle = load_model(args.model, device=args.device, revision=args.revision, offline=not args.allow_download)
         cache_dir = None if args.no_cache else (args.cache_dir or True)
         progress = None if args.quiet else TextProgress()
         try:
@@ -108,22 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {files.html}, {files.json.name}, {files.csv.name}"
           + (f" and {len(files.images)} figure files in {files.out_dir / 'figures'}" if files.images else ""))
     return 0 if summary["ok"] == result.total else 1
-
-
-def _default_label_column(data, read_table, load_dataset) -> str | None:
-    """'label' when the file has such a column (so the shipped sample set gets accuracy without flags)."""
-    from pathlib import Path
-
-    from .dataset import MAX_BYTES, SAMPLE_SETS
-
-    path = SAMPLE_SETS.get(str(data), Path(data))
-    try:
-        if path.is_file() and path.stat().st_size <= MAX_BYTES:
-            columns = read_table(path.read_bytes(), str(path)).columns
-            return "label" if "label" in columns else None
-    except Exception:  # the real read below reports problems properly
-        return None
-    return None
 
 
 if __name__ == "__main__":

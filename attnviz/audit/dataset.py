@@ -158,7 +158,8 @@ def prepare(frame: pd.DataFrame, *, text_column: str | None = None, label_column
     Args:
         frame: from :func:`read_table`.
         text_column: the text to audit (None: ``text``, ``sentence``, … or the first string column).
-        label_column: optional gold labels (compared with the predicted label's name).
+        label_column: optional gold labels (compared with the predicted label's name); ``"auto"`` takes a
+            column named ``label`` when the file has one.
         pair_column: optional second text (sentence pairs).
         slice_columns: columns to break results down by.
         limit: keep the first ``limit`` usable rows (the rest is noted, not an error).
@@ -168,6 +169,8 @@ def prepare(frame: pd.DataFrame, *, text_column: str | None = None, label_column
         InputError: a named column is missing, the text column holds no text, or nothing is left.
     """
     columns = list(frame.columns)
+    if label_column == "auto":
+        label_column = "label" if "label" in columns else None
     text_column = text_column or guess_text_column(frame)
     chosen = {"text": text_column, "label": label_column, "text pair": pair_column}
     for role, column in [*chosen.items(), *(("slice", c) for c in slice_columns)]:

@@ -7,9 +7,11 @@ import hashlib
 import platform
 import threading
 import weakref
+from importlib import metadata
 
 import torch
 
+from ..version import __version__
 from .results import AuditSettings
 
 _FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -33,11 +35,7 @@ def model_fingerprint(handle) -> dict:
 
 
 def library_versions() -> dict:
-    from importlib import metadata
-
-    import attnviz
-
-    versions = {"attnviz": attnviz.__version__, "python": platform.python_version()}
+    versions = {"attnviz": __version__, "python": platform.python_version()}
     for package in ("torch", "transformers", "sentence-transformers", "shap", "captum", "numpy", "pandas", "scipy",
                     "plotly", "kaleido"):
         try:

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
 
 from ..errors import InputError
 from ..figures import audit as afigs
@@ -141,9 +144,6 @@ def _table(df: pd.DataFrame, *, digits: int = 4) -> str:
 
 def render_html(result: AuditResult, figs: dict, *, notes=()) -> str:
     """The standalone report page: plotly.js is inlined once, every figure is a live plotly div."""
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
-
     esc = html.escape
     summary = aggregate.summary(result)
     acc = aggregate.accuracy(result)
@@ -229,9 +229,8 @@ def find_browser() -> str | None:
 def write_images(figs: dict, directory: Path, *, formats=("png", "svg"), timeout: float = 120) -> tuple[list, str]:
     """Every figure as PNG and SVG (kaleido + a local Chromium, no network: mathjax off, plotly.js from the
     installed plotly package). Returns (paths written, a note saying why none were, or "")."""
-    try:
+    try:  # optional: kaleido drives a local Chrome; without it the report says so
         import kaleido
-        import plotly
     except ImportError:
         return [], "Static PNG/SVG figures were not written: install kaleido (pip install kaleido)."
     browser = find_browser()

@@ -14,6 +14,7 @@ import io
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.colors import sample_colorscale
 
 from ..attention import HEAD_STAT_COLUMNS, READOUTS, AttentionResult
@@ -123,8 +124,6 @@ def model_view(attentions: np.ndarray, *, layers=None, thumb: int = 64, gap: int
         thumb: thumbnail side in pixels; inputs longer than this are block-averaged.
         selected: (layer_pos, head) to outline.
     """
-    from PIL import Image
-
     L, H, nq, nk = attentions.shape
     layers = list(range(L)) if layers is None else list(layers)
     th, tw = min(nq, thumb), min(nk, thumb)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+
+import torch
+
+from ..errors import AttnvizError
+from .tasks import TASKS
+from .train import train_task
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .tasks import TASKS
-
     parser = argparse.ArgumentParser(prog="python -m attnviz.lab", description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="associative_recall", choices=list(TASKS))
     parser.add_argument("--max-seconds", type=float, default=60.0, help="training time budget (default 60)")
@@ -26,13 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop once the validation accuracy reaches this (default: the task's recipe)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    import torch
-
     torch.set_num_threads(max(1, args.threads))
-    from ..errors import AttnvizError
-    from .train import train_task
 
     settings = {"seed": args.seed}
     if args.stop_accuracy is not None:

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load, save, save_file
 
 from ..errors import InputError
 from .model import MODEL_TYPE, LabConfig, LabPreTrainedModel, build_model, build_tokenizer
@@ -50,8 +51,6 @@ def _tensors(model: LabPreTrainedModel) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(model: LabPreTrainedModel, directory: str | os.PathLike) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (+ tokenizer files for text models) into ``directory``."""
-    from safetensors.torch import save_file
-
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     doc = config_dict(model.config)
@@ -64,8 +63,6 @@ def save_checkpoint(model: LabPreTrainedModel, directory: str | os.PathLike) -> 
 
 def checkpoint_bytes(model: LabPreTrainedModel) -> bytes:
     """One safetensors file holding the weights and, in its metadata, the config."""
-    from safetensors.torch import save
-
     return save(_tensors(model), metadata={METADATA_KEY: json.dumps(config_dict(model.config))})
 
 
@@ -111,8 +108,6 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, s
     header_len = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
     if header_len <= 0 or header_len > len(data) - 8 or data[8:9] != b"{":
         raise InputError("This is not a safetensors file (no valid header): upload a lab model .safetensors file.")
-    from safetensors.torch import load
-
     try:
         tensors = load(data)
         metadata = json.loads(data[8:8 + header_len]).get("__metadata__") or {}

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -45,6 +46,7 @@ from transformers import (
     AutoModelForMaskedLM,
     PretrainedConfig,
     PreTrainedModel,
+    PreTrainedTokenizerFast,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
@@ -497,9 +499,6 @@ def build_tokenizer(vocab: list[str], *, max_length: int = 64):
     '|' is the separator and '?' marks where the model must answer (the tokenizer's mask token), so the
     Attribution page's masked-token target explains the first answer.
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     ids = {token: i for i, token in enumerate(vocab)}
     core = Tokenizer(models.WordLevel(vocab=ids, unk_token="[UNK]"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()

