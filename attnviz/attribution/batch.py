@@ -18,7 +18,7 @@ import torch
 from ..models.encoding import pad_batch, pad_token_id, replacement_id
 
 #: ``score(outputs, attention_mask, input_ids, index) -> [b]``: f for each row of a batch; ``index`` [b] is
-#: the class each row explains where the target has classes (ignored by the others).
+#: the class each row explains where the target has classes (None: the class the score was bound to).
 Score = Callable[..., torch.Tensor]
 
 
@@ -32,7 +32,7 @@ class BatchInput:
     token_type_ids: torch.Tensor | None  # [b, w]
     fixed: torch.Tensor  # [b, w] bool: special tokens, a predicted mask, padding
     score: Score
-    index: torch.Tensor  # [b] long: the class each row explains (0 where the target has none)
+    index: torch.Tensor | None  # [b] long: the class each row explains; None: the one the score was bound to
 
     @cached_property
     def embeds(self) -> torch.Tensor:
@@ -57,10 +57,8 @@ class BatchInput:
         fixed_mask = torch.ones((len(rows), width), dtype=torch.bool)
         for j, f in enumerate(fixed):
             fixed_mask[j, :len(f)] = torch.as_tensor(np.asarray(f, dtype=bool))
-        if index is None:
-            index = torch.zeros(len(rows), dtype=torch.long)
         return cls(handle, inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"),
-                   fixed_mask.to(handle.device), score, index.to(handle.device))
+                   fixed_mask.to(handle.device), score, None if index is None else index.to(handle.device))
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]

@@ -88,9 +88,8 @@ class AttributionInput:
     def batch(self) -> BatchInput:
         """This input as a batch of one, for the batched gradient methods."""
         fixed = torch.as_tensor(self.fixed_mask, device=self.input_ids.device)[None]
-        index = torch.zeros(1, dtype=torch.long, device=self.input_ids.device)
         return BatchInput(self.handle, self.input_ids, self.attention_mask, self.token_type_ids, fixed,
-                          self.scorer.fn, index)
+                          self.scorer.fn, None)  # index None: the class the scorer was bound to
 
     def output(self) -> float:
         with torch.no_grad():

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .assets import WORD_SLOT
+from ..models.targets import sentence_embedding
+from .assets import WORD_SLOT, seat_templates
 from .stats import holm_bonferroni
 
 DEFAULT_SAMPLES = 100_000
@@ -188,8 +189,6 @@ Embedder = Callable[[list[str]], np.ndarray]
 def embedder(model) -> tuple[Embedder, str]:
     """(texts → [n, d] array, model name) for a ModelHandle, a callable or a {word: vector} mapping."""
     if hasattr(model, "tokenizer") and hasattr(model, "model"):
-        from ..models.targets import sentence_embedding
-
         def encode(texts: list[str]) -> np.ndarray:
             rows = [sentence_embedding(model, texts[i:i + _BATCH]).cpu().numpy() for i in range(0, len(texts), _BATCH)]
             return np.concatenate(rows).astype(np.float64)
@@ -288,8 +287,6 @@ def weat(model, X: Sequence[str], Y: Sequence[str], A: Sequence[str], B: Sequenc
 def seat(model, X, Y, A, B, *, templates: Sequence[str] | None = None, **kwargs) -> WeatResult:
     """WEAT on sentences from bleached templates (default: the shipped ``seat_templates.csv``)."""
     if templates is None:
-        from .assets import seat_templates
-
         templates = seat_templates()
     return weat(model, X, Y, A, B, templates=templates, **kwargs)
 

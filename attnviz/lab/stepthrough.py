@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from .model import keep_top_k
 
 #: Score functions a student can swap in on the same Q and K.
 RESCORE = {
@@ -101,8 +102,6 @@ def rescore(step: StepThrough, score: str, *, temperature: float = 10.0) -> np.n
         scores = temperature * (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).T)
     allowed = torch.from_numpy(step.mask.copy())
     if step.mask_kind == "topk" and step.top_k:
-        from .model import keep_top_k
-
         allowed = keep_top_k(scores, allowed, step.top_k)
     return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1).float().numpy()
 
@@ -263,8 +262,6 @@ def step_through(handle, text: str, *, layer: int = 0, head: int = 0) -> StepThr
         allowed = site.allowed(n).to(scores.device)
         allowed_heads = allowed.expand_as(scores)
         if site.mask_kind == "topk":
-            from .model import keep_top_k
-
             allowed_heads = keep_top_k(scores, allowed_heads, site.top_k)
         weights = torch.softmax(scores.masked_fill(~allowed_heads, float("-inf")), dim=-1)
         mixed = weights @ v_all  # [heads, n, d_head]

@@ -183,17 +183,19 @@ def pad_batch(rows: list[dict], device, pad_id: int) -> dict[str, torch.Tensor]:
     Right padding keeps every real token at the position it has alone (causal LMs read the last real
     token through the attention mask).
     """
-    width = max(len(r["input_ids"]) for r in rows)
+    flat = [{k: torch.as_tensor(v).reshape(-1).cpu() for k, v in r.items() if k in MODEL_INPUTS and v is not None}
+            for r in rows]  # [n] or [1, n] (an Encoding's inputs) alike
+    width = max(len(r["input_ids"]) for r in flat)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    has_tt = all(r.get("token_type_ids") is not None for r in rows)
+    has_tt = all("token_type_ids" in r for r in flat)
     tt = torch.zeros((len(rows), width), dtype=torch.long) if has_tt else None
-    for j, r in enumerate(rows):
+    for j, r in enumerate(flat):
         n = len(r["input_ids"])
-        ids[j, :n] = torch.as_tensor(r["input_ids"]).reshape(-1)
+        ids[j, :n] = r["input_ids"]
         mask[j, :n] = 1
         if tt is not None:
-            tt[j, :n] = torch.as_tensor(r["token_type_ids"]).reshape(-1)
+            tt[j, :n] = r["token_type_ids"]
     out = {"input_ids": ids, "attention_mask": mask}
     if tt is not None:
         out["token_type_ids"] = tt
