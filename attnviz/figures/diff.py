@@ -12,7 +12,7 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
-from ..attribution import METHOD_TITLES
+from ..attribution import method_title
 from ..diff import AttentionDiff, AttributionDiff
 from .attention import axis_labels
 
@@ -108,7 +108,7 @@ def attribution_diff_heatmap(diff: AttributionDiff) -> go.Figure:
     n = len(labels)
     custom = np.stack([diff.a, diff.b, diff.diff], axis=-1).astype(np.float32)
     fig = go.Figure(go.Heatmap(
-        z=rel.astype(np.float32), x=np.arange(n), y=[_esc(METHOD_TITLES.get(m, m)) for m in diff.methods], text=[labels] * len(diff.methods),
+        z=rel.astype(np.float32), x=np.arange(n), y=[_esc(method_title(m)) for m in diff.methods], text=[labels] * len(diff.methods),
         customdata=custom, colorscale=DIVERGING, zmin=-1.0, zmax=1.0, zmid=0.0, xgap=1, ygap=2, hoverongaps=False,
         colorbar={"title": {"text": "(B − A) / max"}},
         hovertemplate="%{text}<br>method: %{y}<br>A: %{customdata[0]:.4g}<br>B: %{customdata[1]:.4g}"
@@ -138,7 +138,7 @@ def attribution_diff_bars(diff: AttributionDiff, method: str) -> go.Figure:
                hovertemplate="%{text}<br>B: %{y:.4g}<extra></extra>"),
     ])
     fig.update_layout(
-        barmode="group", title={"text": f"{_esc(METHOD_TITLES.get(method, method))}: A and B ({diff.scale})" + _subtitle(diff.note)},
+        barmode="group", title={"text": f"{_esc(method_title(method))}: A and B ({diff.scale})" + _subtitle(diff.note)},
         height=380, margin=_MARGIN, legend={"orientation": "h", "y": -0.25},
         xaxis={"tickmode": "array", "tickvals": list(x), "ticktext": labels, "tickangle": -60,
                "showticklabels": len(labels) <= 128},
