@@ -5,24 +5,12 @@ Only the chosen view is drawn and sent to the browser: at 512 tokens the page st
 
 import streamlit as st
 
+from attnviz import ui
 from attnviz.attention import HEAD_STAT_COLUMNS, READOUTS
 from attnviz.errors import AttnvizError
 from attnviz.figures import attention as figs
 from attnviz.figures.head_view import head_view_height, head_view_html
 from attnviz.sharing import StateParam
-from attnviz.ui import (
-    cached_attention,
-    current_model,
-    current_model_key,
-    ensure_entrypoint,
-    example_picker,
-    guide,
-    md_code,
-    offer_session_file,
-    presenter_mode,
-    share_state,
-    show_error,
-)
 
 VIEWS = ["Model view", "Head view", "Heatmap", "Mean over heads", "Rollout", "Head statistics"]
 EXAMPLE = "The animal didn't cross the street because it was too tired."
@@ -36,32 +24,25 @@ def _select_from_model_view():
         st.session_state["attention_layer"], st.session_state["attention_head"] = int(layer_pos), int(head)
 
 
-ensure_entrypoint()
-st.title("Attention")
-st.caption("Who attends to whom, in every layer and head. Attention weights show where information flows, "
-           "not why the model decided: compare with attributions before drawing conclusions.")
-
-handle = current_model()
-if handle is None:
-    st.stop()
-
-share_state("attention", [
-    StateParam.text("text", "attention_page_text", default=EXAMPLE),
-    StateParam.text("pair", "attention_pair", default=""),
-    StateParam.text("target", "attention_target", default=""),
-    StateParam.choice("view", "attention_view", VIEWS, default="Model view"),
-    StateParam.integer("layer", "attention_layer", 0, handle.num_layers - 1, default=0),
-    StateParam.integer("head", "attention_head", 0, handle.num_heads - 1, default=0),
-    StateParam.choice("stack", "attention_stack", ["self", "decoder", "cross"], default="self"),
-    StateParam.boolean("hide_special", "attention_hide_special", default=False),
-    StateParam.choices("heads", "attention_heads", range(handle.num_heads)),
-    StateParam.choice("stat", "attention_stat", list(HEAD_STAT_COLUMNS), default=list(HEAD_STAT_COLUMNS)[0]),
-])
-example_picker("attention", "attention_page_text", "attention_pair", "attention_view", VIEWS)
+handle = ui.page(
+    "attention", title="Attention", shared_text="attention_page_text",
+    caption="Who attends to whom, in every layer and head. Attention weights show where information flows, "
+            "not why the model decided: compare with attributions before drawing conclusions.",
+    params=lambda handle: [
+        StateParam.text("text", "attention_page_text", default=EXAMPLE),
+        StateParam.text("pair", "attention_pair", default=""),
+        StateParam.text("target", "attention_target", default=""),
+        StateParam.choice("view", "attention_view", VIEWS, default="Model view"),
+        StateParam.integer("layer", "attention_layer", 0, handle.num_layers - 1, default=0),
+        StateParam.integer("head", "attention_head", 0, handle.num_heads - 1, default=0),
+        StateParam.choice("stack", "attention_stack", ["self", "decoder", "cross"], default="self"),
+        StateParam.boolean("hide_special", "attention_hide_special", default=False),
+        StateParam.choices("heads", "attention_heads", range(handle.num_heads)),
+        StateParam.choice("stat", "attention_stat", list(HEAD_STAT_COLUMNS), default=list(HEAD_STAT_COLUMNS)[0]),
+    ])
+ui.example_picker("attention", "attention_page_text", "attention_pair", "attention_view", VIEWS)
 
 with st.form("attention_input"):
-    # A keyed widget keeps what the user typed; the shared "attention_text" carries it across pages.
-    st.session_state.setdefault("attention_page_text", st.session_state.get("attention_text", EXAMPLE))
     text = st.text_area("Text", key="attention_page_text", height=90,
                         max_chars=100_000)
     cols = st.columns(2)
@@ -77,22 +58,20 @@ with st.form("attention_input"):
         "Layers (empty = all)", list(range(handle.num_layers)), placeholder="all layers",
         help="Extract only these layers: less memory and a lighter page for big models and long texts.")
     st.form_submit_button("Analyse", type="primary")
-st.session_state["attention_text"] = text
 
 try:
-    result = cached_attention(current_model_key(), text, pair or None, target or None,
-                              tuple(sorted(chosen_layers)) or None)
+    result = ui.cached_attention(ui.current_model_key(), text, pair or None, target or None,
+                                 tuple(sorted(chosen_layers)) or None)
 except AttnvizError as exc:
-    show_error(exc)
+    ui.show_error(exc)
     st.stop()
 
 if result.truncated:
-    st.warning(f"The input has {result.n_input_tokens:,} tokens; {md_code(handle.name)} reads at most "
+    st.warning(f"The input has {result.n_input_tokens:,} tokens; {ui.md_code(handle.name)} reads at most "
                f"{len(result.tokens)}. Only the first {len(result.tokens)} tokens are shown.", icon="✂️")
 
-st.session_state.setdefault("attention_view", "Model view")
 view = st.segmented_control("View", VIEWS, key="attention_view") or "Model view"
-guide(f"attention/{view}")
+ui.guide(f"attention/{view}")
 controls = st.columns([1, 1, 1.4, 1.6, 2])
 layer_pos = controls[0].selectbox("Layer", range(result.num_layers), format_func=lambda i: str(result.layers[i]),
                                   key="attention_layer")
@@ -136,12 +115,12 @@ elif view == "Head statistics":
                           key="attention_stat")
     st.plotly_chart(figs.head_statistics_heatmap(stats, column), width="stretch")
     st.dataframe(stats, hide_index=True, width="stretch")
-    if not presenter_mode():
+    if not ui.presenter_mode():
         st.download_button("Download head statistics (CSV)", stats.to_csv(index=False), "head_statistics.csv",
                            "text/csv")
 
-if not presenter_mode():
+if not ui.presenter_mode():
     with st.expander("Tokens"):
         st.dataframe({"position": list(range(len(result.tokens))), "token": list(result.tokens),
                       "kind": list(result.kinds), "segment": result.segments.tolist()}, hide_index=True)
-offer_session_file("attention", {"attention": result})
+ui.offer_session_file("attention", {"attention": result})

@@ -6,35 +6,21 @@ import re
 
 import streamlit as st
 
-from attnviz.attribution import method_title
+from attnviz import ui
+from attnviz.attribution import METHODS, method_title
 from attnviz.audit import SAMPLE_SETS, AuditSettings, aggregate, prepare_dataset
 from attnviz.audit.dataset import MAX_BYTES, guess_text_column
 from attnviz.audit.report import build_figures, report_bytes, slice_figure_name
 from attnviz.errors import AttnvizError
 from attnviz.sharing import StateParam
-from attnviz.ui import (
-    cached_read_table,
-    current_model,
-    current_model_key,
-    ensure_entrypoint,
-    guide,
-    md_text,
-    offer_session_file,
-    presenter_mode,
-    run_audit_with_progress,
-    share_state,
-    show_error,
-)
 
-METHODS = ["integrated_gradients", "saliency", "input_x_gradient", "occlusion", "gradient_shap", "lime", "shap",
-           "rollout", "grad_attention"]
 NONE = "(none)"
 RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
 CANCELLED_KEY = "audit_cancelled"
 BIAS_AXES = ["gender", "ethnicity", "religion", "age", "disability", "nationality", "sexual orientation"]
 SOURCES = {"sample": "Sample set (reviews)", "upload": "Upload a file"}
 TABS = ["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Bias probe", "Examples"]
-DEFAULT_LIMIT, DEFAULT_STEPS, DEFAULT_METHODS = 100, 16, ["integrated_gradients"]
+SAMPLE = SAMPLE_SETS["reviews"]
 
 
 class ReportJson:
@@ -56,48 +42,42 @@ def mark_cancelled() -> None:
     """Cancel's callback: runs before the rerun the click causes (which stops the running audit)."""
     st.session_state[CANCELLED_KEY] = True
 
-ensure_entrypoint()
-st.title("Audit")
-st.caption("Run a whole dataset through the model: the prediction, attributions, attention summaries and head "
-           "statistics of every example, then views over all of them and a report someone else can check "
-           "(HTML that opens offline, JSON with provenance, CSV). Finished examples are cached: a re-run with "
-           "the same settings is instant, and a cancelled run resumes where it stopped.")
 
-handle = current_model()
-if handle is None:
-    st.stop()
-
-sample_path = SAMPLE_SETS["reviews"]
-sample_columns = list(cached_read_table(sample_path.read_bytes(), sample_path.name).columns)
-defaults = {"audit_source": "sample", "audit_text_column": "text", "audit_label_column": "label",
-            "audit_pair_column": NONE, "audit_slices": ["topic"], "audit_methods": list(DEFAULT_METHODS),
-            "audit_limit": DEFAULT_LIMIT, "audit_steps": DEFAULT_STEPS, "audit_faithfulness": True,
-            "audit_bias_axes": [], "audit_tab": TABS[0]}
-for widget_key, default in defaults.items():
-    st.session_state.setdefault(widget_key, default)
-    # keep values while their widget is not drawn (an upload still missing, presenter mode)
-    st.session_state[widget_key] = st.session_state[widget_key]
-params = [
-    StateParam.choice("data", "audit_source", list(SOURCES), default="sample"),
-    StateParam.choices("method", "audit_methods", METHODS, default=DEFAULT_METHODS),
-    StateParam.integer("n", "audit_limit", 1, 100_000, default=DEFAULT_LIMIT),
-    StateParam.integer("steps", "audit_steps", 2, 200, default=DEFAULT_STEPS),
-    StateParam.boolean("faith", "audit_faithfulness", default=True),
-    StateParam.choices("bias", "audit_bias_axes", BIAS_AXES, default=[]),
-    StateParam.choice("tab", "audit_tab", TABS, default=TABS[0]),
-]
-if st.session_state["audit_source"] == "sample":  # an upload's columns mean nothing without the file
-    for widget_key in ("audit_text_column", "audit_label_column", "audit_pair_column"):
-        if st.session_state[widget_key] not in [NONE, *sample_columns]:  # kept from an upload: not in a link
-            st.session_state[widget_key] = defaults[widget_key]
-    st.session_state["audit_slices"] = [c for c in st.session_state["audit_slices"] if c in sample_columns]
-    params += [
+def audit_params(_handle) -> list[StateParam]:
+    """The link's settings. The sample set's columns travel too (an upload's mean nothing without the file):
+    every value is kept while its widget is not drawn (an upload still missing, presenter mode)."""
+    sample_columns = list(ui.cached_read_table(SAMPLE.read_bytes(), SAMPLE.name).columns)
+    params = [
+        StateParam.choice("data", "audit_source", list(SOURCES), default="sample"),
+        StateParam.choices("method", "audit_methods", METHODS, default=["integrated_gradients"]),
+        StateParam.integer("n", "audit_limit", 1, 100_000, default=100),
+        StateParam.integer("steps", "audit_steps", 2, 200, default=16),
+        StateParam.boolean("faith", "audit_faithfulness", default=True),
+        StateParam.choices("bias", "audit_bias_axes", BIAS_AXES, default=[]),
+        StateParam.choice("tab", "audit_tab", TABS, default=TABS[0]),
+    ]
+    columns = [
         StateParam.choice("text", "audit_text_column", sample_columns, default="text"),
         StateParam.choice("label", "audit_label_column", [NONE, *sample_columns], default="label"),
         StateParam.choice("pair", "audit_pair_column", [NONE, *sample_columns], default=NONE),
         StateParam.choices("slice", "audit_slices", sample_columns, default=["topic"]),
     ]
-share_state("audit", params)
+    ui.seed(params + columns, keep=True)
+    if st.session_state["audit_source"] != "sample":
+        return params
+    for column in columns[:3]:
+        if st.session_state[column.key] not in [NONE, *sample_columns]:  # kept from an upload: not in a link
+            st.session_state[column.key] = column.default
+    st.session_state["audit_slices"] = [c for c in st.session_state["audit_slices"] if c in sample_columns]
+    return params + columns
+
+
+handle = ui.page(
+    "audit", title="Audit", params=audit_params,
+    caption="Run a whole dataset through the model: the prediction, attributions, attention summaries and head "
+            "statistics of every example, then views over all of them and a report someone else can check "
+            "(HTML that opens offline, JSON with provenance, CSV). Finished examples are cached: a re-run with "
+            "the same settings is instant, and a cancelled run resumes where it stopped.")
 
 source = st.radio("Data", list(SOURCES), horizontal=True, key="audit_source", format_func=SOURCES.get)
 if source == "upload":
@@ -108,17 +88,17 @@ if source == "upload":
     if upload is None:
         st.info(f"Upload a file of up to {MAX_BYTES // 2**20} MB with a text column (optional: label, a "
                 "second text, columns to slice by).")
-        offer_session_file("audit")
+        ui.offer_session_file("audit")
         st.stop()
     data, filename = upload.getvalue(), upload.name
 else:
-    data, filename = sample_path.read_bytes(), sample_path.name
+    data, filename = SAMPLE.read_bytes(), SAMPLE.name
 
 try:
-    table = cached_read_table(data, filename)
+    table = ui.cached_read_table(data, filename)
     guessed = guess_text_column(table)
 except AttnvizError as exc:
-    show_error(exc)
+    ui.show_error(exc)
     st.stop()
 
 columns = list(table.columns)
@@ -141,13 +121,12 @@ with st.form("audit_settings"):
     label_column = c2.selectbox("Label column (gold labels)", [NONE, *columns], key="audit_label_column")
     pair_column = c3.selectbox("Second text (sentence pairs)", [NONE, *columns], key="audit_pair_column")
     slice_columns = st.multiselect("Slice by", [c for c in columns if c != text_column], key="audit_slices")
-    methods = st.multiselect("Attribution methods", METHODS, key="audit_methods",
-                             format_func=method_title,
+    methods = st.multiselect("Attribution methods", list(METHODS), key="audit_methods", format_func=method_title,
                              help="Integrated Gradients, saliency and input × gradient run batched; the others "
                                   "one example at a time (slower).")
     c4, c5, c6 = st.columns(3)
     limit = c4.number_input("Examples (first N rows)", 1, 100_000, key="audit_limit")
-    if presenter_mode():  # an advanced control: the link's (or the default) value still applies
+    if ui.presenter_mode():  # an advanced control: the link's (or the default) value still applies
         n_steps = st.session_state["audit_steps"]
     else:
         n_steps = c5.number_input("Integrated Gradients steps", 2, 200, key="audit_steps")
@@ -167,10 +146,10 @@ try:
     settings = AuditSettings(methods=tuple(methods), n_steps=int(n_steps), faithfulness=faithfulness,
                              bias_axes=tuple(bias_axes))
 except AttnvizError as exc:
-    show_error(exc)
+    ui.show_error(exc)
     st.stop()
 
-key = current_model_key()
+key = ui.current_model_key()
 run_key = (key, dataset.sha256, text_column, label_column, pair_column, tuple(slice_columns), int(limit),
            tuple(methods), int(n_steps), faithfulness, tuple(bias_axes))
 stored = st.session_state.get(RESULT_KEY)
@@ -180,9 +159,9 @@ if run:
     st.button("Cancel", on_click=mark_cancelled,
               help="Stops after the current batch; finished examples stay cached, so Run resumes.")
     try:
-        result = run_audit_with_progress(key, dataset, settings)
+        result = ui.run_audit_with_progress(key, dataset, settings)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         st.stop()
     stored = (run_key, result, None)
     st.session_state[RESULT_KEY] = stored
@@ -192,7 +171,7 @@ elif stored is None or stored[0] != run_key:
                 "cache).")
     else:
         st.info("Choose the columns and methods, then press **Run audit**.")
-    offer_session_file("audit")
+    ui.offer_session_file("audit")
     st.stop()
 
 _, result, files = stored
@@ -207,7 +186,7 @@ m3.metric("Errors", summary["errors"])
 m4.metric("From cache", summary["cache_hits"])
 for note in [*dataset.notes, acc["note"]]:
     if note:
-        st.caption(md_text(note))  # the accuracy note quotes the file's gold labels: literal text only
+        st.caption(ui.md_text(note))  # the accuracy note quotes the file's gold labels: literal text only
 errors = [ex for ex in result.examples if ex.status == "error"]
 if errors:
     with st.expander(f"{len(errors)} example(s) failed"):
@@ -217,25 +196,25 @@ figs = build_figures(result)
 # tracked tabs (rerun on switch): the open tab is in the link; every tab is still drawn
 tabs = st.tabs(TABS, key="audit_tab", on_change="rerun")
 with tabs[0]:
-    guide("audit/predictions")
+    ui.guide("audit/predictions")
     st.plotly_chart(figs["outputs"], width="stretch")
     if "confusion" in figs:
         st.plotly_chart(figs["confusion"], width="stretch")
 with tabs[1]:
-    guide("audit/heads")
+    ui.guide("audit/heads")
     st.caption("Clark et al. (2019) statistics averaged over the examples. Cell text: the share of examples in "
                "which the head shows that pattern.")
     for name in ("head_patterns", "head_special", "head_entropy"):
         st.plotly_chart(figs[name], width="stretch")
 with tabs[2]:
-    guide("audit/top_words")
+    ui.guide("audit/top_words")
     shown = [n for n in figs if n.startswith("top_tokens_")]
     for name in shown:
         st.plotly_chart(figs[name], width="stretch")
     if not shown:
         st.info("No attribution methods were chosen.")
 with tabs[3]:
-    guide("audit/agreement")
+    ui.guide("audit/agreement")
     for name in ("agreement", "faithfulness"):
         if name in figs:
             st.plotly_chart(figs[name], width="stretch")
@@ -245,7 +224,7 @@ with tabs[3]:
     if "agreement" not in figs and "faithfulness" not in figs:
         st.info("Choose two or more methods for agreement, or turn on faithfulness.")
 with tabs[4]:
-    guide("audit/slices")
+    ui.guide("audit/slices")
     if result.slice_columns:
         column = st.selectbox("Slice column", list(result.slice_columns))
         st.plotly_chart(figs[slice_figure_name(column)], width="stretch")
@@ -253,23 +232,23 @@ with tabs[4]:
     else:
         st.info("Choose columns under *Slice by* to break the results down.")
 with tabs[5]:
-    guide("audit/bias")
+    ui.guide("audit/bias")
     if result.bias:
-        st.caption(f"{result.bias['sentences']} template sentences · {md_text(result.bias['target'])}")
+        st.caption(f"{result.bias['sentences']} template sentences · {ui.md_text(result.bias['target'])}")
         st.plotly_chart(figs["bias"], width="stretch")
         st.dataframe(aggregate.bias_axes(result).round(4), hide_index=True, width="stretch")
     else:
         st.info("Choose *Bias probe axes* to add a counterfactual identity-swap probe to the audit.")
 with tabs[6]:
-    guide("audit/examples")
+    ui.guide("audit/examples")
     st.dataframe(result.to_dataframe(), hide_index=True, width="stretch")
 
 if files is None:
     with st.spinner("Building the report …"):
         files = report_bytes(result)
     st.session_state[RESULT_KEY] = (run_key, result, files)
-offer_session_file("audit", {"audit_report": ReportJson(files["report.json"])})
-if presenter_mode():  # downloads are advanced controls
+ui.offer_session_file("audit", {"audit_report": ReportJson(files["report.json"])})
+if ui.presenter_mode():  # downloads are advanced controls
     st.stop()
 st.subheader("Report")
 d1, d2, d3 = st.columns(3)

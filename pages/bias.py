@@ -7,36 +7,15 @@ import pandas as pd
 import streamlit as st
 
 import attnviz.bias as bias
+from attnviz import ui
 from attnviz.attribution import batched_methods, method_title
 from attnviz.bias import assets
 from attnviz.bias.counterfactual import default_templates, fill_mode
 from attnviz.bias.mlm import SCORINGS, scoring_for
 from attnviz.errors import AttnvizError, InputError
 from attnviz.figures import bias as bfigs
-from attnviz.models.targets import (
-    DEFAULT_TEMPERATURE,
-    SENTIMENT_LABELS,
-    ClassTarget,
-    MaskedTokenTarget,
-    NextTokenTarget,
-    SimilarityTarget,
-    ZeroShotTarget,
-    default_target,
-    labels_to_text,
-    parse_labels,
-)
+from attnviz.models.targets import default_target
 from attnviz.sharing import StateParam
-from attnviz.ui import (
-    current_model,
-    current_model_key,
-    ensure_entrypoint,
-    guide,
-    handle_for,
-    md_code,
-    offer_session_file,
-    share_state,
-    show_error,
-)
 
 PROBES = {
     "counterfactual": "Counterfactual swaps",
@@ -50,17 +29,32 @@ UNITS = {
     "seat-sentence": "SEAT sentences, each a unit (original SEAT; overstates significance)",
 }
 
-ensure_entrypoint()
-st.title("Bias probes")
-st.caption("Does the model treat identity terms differently, and where does that happen? Swap identity terms in "
-           "templates and measure the change in the model's output, how much attribution and attention the term "
-           "gets; test embedding associations (WEAT/SEAT); compare sentence pairs with a language model. "
-           "The shipped lists and templates contain identity terms and stereotypes, written to probe models.")
+NONE = "(none)"  # the method option for no attribution
+TARGET_FORM = ui.TargetForm(
+    kinds={"zero-shot": "zero-shot label probability", "similarity": "similarity to a sentence"},
+    kind_label="f(x)", labels_label="Zero-shot labels — one per line, `name: description | description`",
+    label_label="Label whose probability is f", label_default="positive",
+    reference_label="Reference sentence (similarity)", reference_default="A great person.",
+    class_label="Class whose probability is f", predicted="(each template's prediction)", predicted_first=False,
+    token_label="Token whose probability is f (empty = each template's top prediction)", every_field=True)
+# input × gradient: one forward and backward per batch, the fastest batched method
+DEFAULT_METHOD = "input_x_gradient" if "input_x_gradient" in batched_methods() else batched_methods()[0]
 
-handle = current_model()
-if handle is None:
-    st.stop()
-key = current_model_key()
+handle = ui.page(
+    "bias", title="Bias probes",
+    caption="Does the model treat identity terms differently, and where does that happen? Swap identity terms in "
+            "templates and measure the change in the model's output, how much attribution and attention the term "
+            "gets; test embedding associations (WEAT/SEAT); compare sentence pairs with a language model. "
+            "The shipped lists and templates contain identity terms and stereotypes, written to probe models.",
+    params=[
+        StateParam.choice("probe", "bias_probe", PROBES, default="counterfactual"),
+        StateParam.choice("method", "bias_method", [*batched_methods(), NONE], default=DEFAULT_METHOD),
+        StateParam.integer("steps", "bias_steps", 4, 200, default=16),
+        StateParam.boolean("attention", "bias_attention", default=True),
+        StateParam.choice("units", "bias_units", UNITS, default=list(UNITS)[0]),
+    ])
+key = ui.current_model_key()
+probe = st.radio("Probe", list(PROBES), format_func=PROBES.get, horizontal=True, key="bias_probe")
 
 
 # ------------------------------------------------------------------ caches
@@ -69,7 +63,7 @@ def cached_measure(model_key, fills: pd.DataFrame, target, method: str | None, n
     """f, attribution share and attention mass for every sentence; the progress bar is created here so that
     a cache hit replays it (and its removal) instead of touching an element outside the cached call."""
     bar = st.progress(0.0, text=f"Running {len(fills)} sentences …")
-    out = bias.measure(handle_for(model_key), fills, target, method=method, attention=attention, n_steps=n_steps,
+    out = bias.measure(ui.handle_for(model_key), fills, target, method=method, attention=attention, n_steps=n_steps,
                        progress=lambda fraction, message: bar.progress(min(1.0, fraction), text=message))
     bar.empty()
     return out
@@ -92,13 +86,13 @@ def cached_result(model_key, fills: pd.DataFrame, target, method: str | None, n_
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_weat(model_key, test: str, lists: tuple, names: tuple, templates: tuple, aggregate: str,
                 n_samples: int, seed: int) -> bias.WeatResult:
-    return bias.weat(handle_for(model_key), *lists, templates=templates or None, aggregate=aggregate,
+    return bias.weat(ui.handle_for(model_key), *lists, templates=templates or None, aggregate=aggregate,
                      n_samples=n_samples, seed=seed, names=names, test=test)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_pairs(model_key, pairs: pd.DataFrame) -> bias.PairsResult:
-    return bias.compare_pairs(handle_for(model_key), pairs)
+    return bias.compare_pairs(ui.handle_for(model_key), pairs)
 
 
 def uploaded_table(label: str, kind: str, default: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -111,7 +105,7 @@ def uploaded_table(label: str, kind: str, default: pd.DataFrame, key: str) -> pd
     try:
         return bias.read_csv(file.getvalue(), kind)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         st.caption("Using the shipped table instead.")
         return default
 
@@ -126,27 +120,13 @@ P_FORMAT = {"p_value": st.column_config.NumberColumn("p_value", format="%.2g"),
             "p_holm": st.column_config.NumberColumn("p_holm", format="%.2g")}
 
 
-for widget_key, default in (("bias_probe", "counterfactual"), ("bias_method", "input_x_gradient"),
-                            ("bias_steps", 16), ("bias_attention", True), ("bias_units", list(UNITS)[0])):
-    st.session_state.setdefault(widget_key, default)
-share_state("bias", [
-    StateParam.choice("probe", "bias_probe", PROBES, default="counterfactual"),
-    StateParam.choice("method", "bias_method", list(batched_methods()) + ["(none)"],
-                      default="input_x_gradient"),
-    StateParam.integer("steps", "bias_steps", 4, 200, default=16),
-    StateParam.boolean("attention", "bias_attention", default=True),
-    StateParam.choice("units", "bias_units", UNITS, default=list(UNITS)[0]),
-])
-probe = st.radio("Probe", list(PROBES), format_func=PROBES.get, horizontal=True, key="bias_probe")
-
-
 # ========================================================== counterfactual
 def counterfactual_section():
-    guide("bias/counterfactual")
+    ui.guide("bias/counterfactual")
     try:
         natural = default_target(handle)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         return
     mode = fill_mode(natural)
     kind = "templates" if mode == "sentence" else "masked_templates"
@@ -166,29 +146,10 @@ def counterfactual_section():
     with st.form("counterfactual_settings"):
         all_axes = list(dict.fromkeys(terms_base["axis"]))
         axes = st.multiselect("Axes", all_axes, default=[a for a in DEFAULT_AXES if a in all_axes] or all_axes[:2])
-        target_input = {}
-        cols = st.columns([3, 1])
-        if isinstance(natural, ZeroShotTarget):
-            target_input["kind"] = cols[0].radio("f(x)", ["zero-shot label probability", "similarity to a sentence"],
-                                                 horizontal=True)
-            target_input["labels"] = cols[0].text_area(
-                "Zero-shot labels — one per line, `name: description | description`", labels_to_text(SENTIMENT_LABELS),
-                height=90)
-            target_input["label"] = cols[1].text_input("Label whose probability is f", "positive")
-            target_input["temperature"] = cols[1].number_input("Temperature τ", 0.005, 1.0, DEFAULT_TEMPERATURE,
-                                                               0.005, format="%.3f")
-            target_input["reference"] = cols[0].text_input("Reference sentence (similarity)", "A great person.")
-        elif isinstance(natural, ClassTarget):
-            names = [str(handle.config.id2label.get(i, i)) for i in range(handle.config.num_labels)]
-            target_input["class"] = cols[0].selectbox("Class whose probability is f",
-                                                      names + ["(each template's prediction)"])
-            target_input["names"] = names
-        else:
-            target_input["token"] = cols[0].text_input(
-                "Token whose probability is f (empty = each template's top prediction)", "")
+        choice = ui.target_form(handle, "bias", TARGET_FORM)
         c1, c2, c3 = st.columns(3)
-        method = c1.selectbox("Attribution method", list(batched_methods()) + ["(none)"],
-                              format_func=method_title, key="bias_method")
+        method = c1.selectbox("Attribution method", [*batched_methods(), NONE], format_func=method_title,
+                              key="bias_method")
         n_steps = c2.number_input("IG steps", 4, 200, step=4, help="Integrated Gradients only.", key="bias_steps")
         with_attention = c3.checkbox("Attention on the identity term", key="bias_attention")
         with st.expander(f"Edit the {len(terms_base)} identity terms and {len(templates_base)} templates"):
@@ -198,35 +159,23 @@ def counterfactual_section():
         st.form_submit_button("Run probe", type="primary")
 
     try:
-        if isinstance(natural, ZeroShotTarget) and target_input["kind"].startswith("zero-shot"):
-            target = ZeroShotTarget.from_dict(parse_labels(target_input["labels"]),
-                                              label=target_input["label"].strip() or None,
-                                              temperature=float(target_input["temperature"]))
-        elif isinstance(natural, ZeroShotTarget):
-            target = SimilarityTarget(target_input["reference"])
-        elif isinstance(natural, ClassTarget):
-            chosen = target_input["class"]
-            target = ClassTarget(target_input["names"].index(chosen) if chosen in target_input["names"] else None)
-        elif isinstance(natural, MaskedTokenTarget):
-            target = MaskedTokenTarget(target_input["token"].strip() or None)
-        else:
-            target = NextTokenTarget(target_input["token"].strip() or None)
+        target = choice.build()
         terms = assets.validate(terms_edit, "terms")
         templates = assets.validate(templates_edit, kind)
         fills = bias.fill_templates(templates, terms, axes=axes, mode=mode, mask_token=handle.tokenizer.mask_token)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         return
 
     try:
         result = cached_result(key, fills, target, method if method in batched_methods() else None, int(n_steps),
                                with_attention, mode)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         return
     attributed, attended = result.method is not None, result.attention is not None
 
-    st.markdown(f"**f(x):** {md_code(result.target)} · {len(fills)} sentences · {result.gaps['template_id'].nunique()} "
+    st.markdown(f"**f(x):** {ui.md_code(result.target)} · {len(fills)} sentences · {result.gaps['template_id'].nunique()} "
                 f"templates · {len(result.swaps)} swaps")
     st.subheader("Counterfactual token fairness gap per axis")
     st.caption("CTF gap (Garg et al. 2019): mean over sentences x of the mean |f(x) − f(x′)| over swaps x′ to terms "
@@ -272,12 +221,12 @@ def counterfactual_section():
     d1.download_button("Sentences (CSV)", lambda: result.fills.to_csv(index=False), "bias_sentences.csv", "text/csv")
     d2.download_button("Swaps (CSV)", lambda: result.swaps.to_csv(index=False), "bias_swaps.csv", "text/csv")
     d3.download_button("Everything (JSON)", result.to_json, "bias_counterfactual.json", "application/json")
-    offer_session_file("bias", {"counterfactual": result})
+    ui.offer_session_file("bias", {"counterfactual": result})
 
 
 # ==================================================================== WEAT
 def weat_section():
-    guide("bias/weat")
+    ui.guide("bias/weat")
     with st.expander("Upload your own word lists or tests (CSV)", expanded=False):
         st.caption("Shipped: the IAT stimuli of Caliskan et al. (2017) WEAT 1, 6 and 7 (sources in "
                    "`assets/bias/README.md`). A test names four lists: targets X, Y and attributes A, B.")
@@ -303,7 +252,7 @@ def weat_section():
         tests = bias.weat_tests(tests_edit, words_edit)
         templates = bias.seat_templates() if unit.startswith("seat") else ()
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         return
     if not tests:
         st.info("Add at least one test.")
@@ -319,7 +268,7 @@ def weat_section():
                                        tuple(templates), aggregate, int(n_samples), int(seed)))
     except AttnvizError as exc:
         progress.empty()
-        show_error(exc)
+        ui.show_error(exc)
         return
     progress.empty()
     table = bias.results_table(results)
@@ -335,12 +284,12 @@ def weat_section():
     d1.download_button("Results (CSV)", table.to_csv(index=False), "weat.csv", "text/csv")
     d2.download_button("Results with associations (JSON)", json.dumps([r.to_dict() for r in results], default=str),
                        "weat.json", "application/json")
-    offer_session_file("bias", {f"weat_{i}": r for i, r in enumerate(results)})
+    ui.offer_session_file("bias", {f"weat_{i}": r for i, r in enumerate(results)})
 
 
 # =================================================================== pairs
 def pairs_section():
-    guide("bias/pairs")
+    ui.guide("bias/pairs")
     try:
         scoring = scoring_for(handle)
     except InputError as exc:
@@ -362,7 +311,7 @@ def pairs_section():
         with st.spinner(f"Scoring {2 * len(pairs)} sentences …"):
             result = cached_pairs(key, pairs)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         return
     st.metric("Pairs where the more stereotyping sentence is more likely", f"{result.metric:.1f}%",
               help=f"Bootstrap 95% interval over pairs: {result.ci_low:.1f}% … {result.ci_high:.1f}%.")
@@ -373,7 +322,7 @@ def pairs_section():
     d1, d2 = st.columns(2)
     d1.download_button("Pairs (CSV)", result.pairs.to_csv(index=False), "pairs.csv", "text/csv")
     d2.download_button("Pairs (JSON)", result.to_json(), "pairs.json", "application/json")
-    offer_session_file("bias", {"pairs": result})
+    ui.offer_session_file("bias", {"pairs": result})
 
 
 {"counterfactual": counterfactual_section, "weat": weat_section, "pairs": pairs_section}[probe]()

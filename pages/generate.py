@@ -2,66 +2,41 @@
 
 import streamlit as st
 
-from attnviz.attribution import method_title
+from attnviz import ui
+from attnviz.attribution import METHODS, method_title
 from attnviz.errors import AttnvizError
 from attnviz.figures import attribution as cfigs
 from attnviz.figures import generation as gfigs
 from attnviz.figures.attention import display_token
 from attnviz.generation import MAX_NEW_TOKENS, ROWS
 from attnviz.sharing import StateParam
-from attnviz.ui import (
-    cached_generated_attribution,
-    cached_generation,
-    current_model,
-    current_model_key,
-    ensure_entrypoint,
-    guide,
-    md_code,
-    offer_session_file,
-    presenter_mode,
-    share_state,
-    show_error,
-)
 
 EXAMPLE = "The old lighthouse keeper opened the door and"
-METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "gradient_shap", "occlusion", "lime", "shap",
-           "rollout", "grad_attention"]
 EVERY_LAYER = "all"  # the layer option for every layer, mean over heads (its value in links: layer=all)
-DEFAULTS = {"generate_prompt": EXAMPLE, "generate_max_new": 12, "generate_decoding": "greedy",
-            "generate_temperature": 1.0, "generate_top_k": 0, "generate_seed": 0, "generate_step": 0,
-            "generate_row": "predicting", "generate_layer": EVERY_LAYER, "generate_method": METHODS[0]}
 SAMPLING_KEYS = ("generate_temperature", "generate_top_k", "generate_seed")
 
-ensure_entrypoint()
-st.title("Generate")
-st.caption("A causal language model continues your prompt one token at a time. Pick a generated token: the "
-           "attention that produced it (per layer and head) and which earlier tokens raised its probability.")
-
-handle = current_model()
-if handle is None:
-    st.stop()
-for widget_key, default in DEFAULTS.items():
-    st.session_state.setdefault(widget_key, default)
-# presenter mode hides the sampling settings under greedy decoding: keep their values while hidden
-for widget_key in SAMPLING_KEYS:
-    st.session_state[widget_key] = st.session_state[widget_key]
-# before the decoder check: a link or a session file can bring a causal LM along
-share_state("generate", [
-    StateParam.text("prompt", "generate_prompt", default=EXAMPLE),
-    StateParam.integer("new", "generate_max_new", 1, MAX_NEW_TOKENS, default=12),
-    StateParam.choice("decoding", "generate_decoding", ["greedy", "sampling"], default="greedy"),
-    StateParam.number("temperature", "generate_temperature", 0.05, 5.0, default=1.0),
-    StateParam.integer("top_k", "generate_top_k", 0, 1000, default=0),
-    StateParam.integer("seed", "generate_seed", 0, 2**31 - 1, default=0),
-    StateParam.integer("token", "generate_step", 0, MAX_NEW_TOKENS - 1, default=0),
-    StateParam.choice("row", "generate_row", list(ROWS), default="predicting"),
-    StateParam.choice("layer", "generate_layer", [EVERY_LAYER, *range(handle.num_layers)], default=EVERY_LAYER),
-    StateParam.choice("method", "generate_method", METHODS, default=METHODS[0]),
-])
+# the params come before the decoder check: a link or a session file can bring a causal LM along
+handle = ui.page(
+    "generate", title="Generate",
+    caption="A causal language model continues your prompt one token at a time. Pick a generated token: the "
+            "attention that produced it (per layer and head) and which earlier tokens raised its probability.",
+    params=lambda handle: [
+        StateParam.text("prompt", "generate_prompt", default=EXAMPLE),
+        StateParam.integer("new", "generate_max_new", 1, MAX_NEW_TOKENS, default=12),
+        StateParam.choice("decoding", "generate_decoding", ["greedy", "sampling"], default="greedy"),
+        StateParam.number("temperature", "generate_temperature", 0.05, 5.0, default=1.0),
+        StateParam.integer("top_k", "generate_top_k", 0, 1000, default=0),
+        StateParam.integer("seed", "generate_seed", 0, 2**31 - 1, default=0),
+        StateParam.integer("token", "generate_step", 0, MAX_NEW_TOKENS - 1, default=0),
+        StateParam.choice("row", "generate_row", list(ROWS), default="predicting"),
+        StateParam.choice("layer", "generate_layer", [EVERY_LAYER, *range(handle.num_layers)], default=EVERY_LAYER),
+        StateParam.choice("method", "generate_method", METHODS, default="integrated_gradients"),
+    ],
+    keep=SAMPLING_KEYS)  # presenter mode hides the sampling settings under greedy decoding: keep their values
 
 if handle.kind != "decoder":
     st.info(
-        f"**Generation needs a causal language model**, and {md_code(handle.name)} is an {handle.kind} model: it "
+        f"**Generation needs a causal language model**, and {ui.md_code(handle.name)} is an {handle.kind} model: it "
         "encodes a whole text at once and has no next-token head to continue it with. Enter a GPT-2-like model "
         "in the sidebar — e.g. `gpt2` if it is in the local Hugging Face cache, or a local directory saved with "
         "`save_pretrained` (safetensors) — and press **Load model**. The other pages keep working with this model.",
@@ -75,7 +50,7 @@ with st.form("generate_input"):
     decoding = cols[1].radio("Decoding", ["greedy", "sampling"], horizontal=True, key="generate_decoding",
                              help="Greedy takes the most probable token each step; sampling draws from the "
                                   "model's distribution (seeded: the same seed gives the same text).")
-    if presenter_mode() and st.session_state["generate_decoding"] == "greedy":
+    if ui.presenter_mode() and st.session_state["generate_decoding"] == "greedy":
         temperature, top_k, seed = (st.session_state[k] for k in SAMPLING_KEYS)  # unused by greedy decoding
     else:
         temperature = cols[2].number_input("Temperature", 0.05, 5.0, step=0.05, key="generate_temperature",
@@ -88,15 +63,15 @@ with st.form("generate_input"):
 do_sample = decoding == "sampling"
 generation_args = (prompt, int(max_new), do_sample, float(temperature) if do_sample else 1.0,
                    int(top_k) if do_sample else 0, int(seed) if do_sample else 0)
-key = current_model_key()
+key = ui.current_model_key()
 try:
     with st.spinner("Generating …"):
-        generation = cached_generation(key, *generation_args)
+        generation = ui.cached_generation(key, *generation_args)
 except AttnvizError as exc:
-    show_error(exc)
+    ui.show_error(exc)
     st.stop()
 
-guide("generate/continuation")
+ui.guide("generate/continuation")
 st.markdown("**Continuation**")
 st.text(generation.continuation or "∅")
 if generation.stop_reason == "eos":
@@ -118,7 +93,7 @@ if generation.alternatives:
         f"`{display_token(t)}` {p:.3g}" for t, p in generation.alternatives[step]))
 
 st.subheader("Attention")
-guide("generate/attention")
+ui.guide("generate/attention")
 controls = st.columns(2)
 which = controls[0].radio("Row", list(ROWS), horizontal=True, key="generate_row", format_func=lambda r: {
     "predicting": "that produced the token", "own": "the token's own"}[r], help=" · ".join(
@@ -130,25 +105,25 @@ layer_choice = controls[1].selectbox("Layer", [EVERY_LAYER] + list(range(handle.
                                      else f"layer {v} (every head)")
 layer = None if layer_choice == EVERY_LAYER else int(layer_choice)
 st.plotly_chart(gfigs.token_attention_rows(generation, step, which=which, layer=layer), key="generate_rows")
-if not presenter_mode():
+if not ui.presenter_mode():
     st.caption("For a causal model, the rows seen while generating step by step are the rows of one forward pass "
                "over prompt + continuation: that one extraction is shown here.")
 
 st.subheader("Attribution")
-guide("generate/attribution")
-method = st.selectbox("Method", METHODS, key="generate_method", format_func=method_title)
+ui.guide("generate/attribution")
+method = st.selectbox("Method", list(METHODS), key="generate_method", format_func=method_title)
 try:
     with st.spinner(f"Running {method_title(method)} …"):
-        attribution = cached_generated_attribution(key, generation_args, step, method)
+        attribution = ui.cached_generated_attribution(key, generation_args, step, method)
 except AttnvizError as exc:
-    show_error(exc)
-    offer_session_file("generate", {"generation": generation})
+    ui.show_error(exc)
+    ui.offer_session_file("generate", {"generation": generation})
     st.stop()
 st.markdown(f"**Explained:** `{attribution.target}` = {attribution.output:.4g}, over the prompt and the "
             f"{step} token(s) generated before it.")
 st.plotly_chart(cfigs.token_score_rows(attribution.tokens, {method_title(method): attribution.scores},
                                        title="Which earlier tokens raised (red) or lowered (blue) its probability"),
                 key="generate_attribution")
-offer_session_file("generate", {"generation": generation, "attribution": attribution})
-if not presenter_mode():
+ui.offer_session_file("generate", {"generation": generation, "attribution": attribution})
+if not ui.presenter_mode():
     st.dataframe(generation.to_dataframe(), hide_index=True)

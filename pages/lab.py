@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import attnviz
-import attnviz.ui as ui
+from attnviz import ui
 from attnviz.errors import AttnvizError
 from attnviz.figures import lab as lfigs
 from attnviz.lab.checkpoint import checkpoint_bytes, load_checkpoint
@@ -22,15 +22,6 @@ from attnviz.lab.stepthrough import RESCORE, rescore, step_through
 from attnviz.lab.tasks import TASKS
 from attnviz.lab.train import RECIPES, Trainer
 from attnviz.sharing import StateParam
-from attnviz.ui import (
-    current_model,
-    current_model_key,
-    ensure_entrypoint,
-    guide,
-    safe_message,
-    share_state,
-    show_error,
-)
 
 TRAINER, RUNNING, LAB_HANDLE = "lab_trainer", "lab_running", "lab_handle"
 CHUNK_SECONDS = 0.4  # training time per fragment run: the Stop button is answered within this
@@ -106,33 +97,30 @@ def cached_step_through(model_key, text: str, layer: int, head: int, _handle):
 
 
 # ---------------------------------------------------------------------------------------------- page
-ensure_entrypoint()
-st.title("Attention Lab")
-st.caption("Build a small attention model, train it on a toy task and watch its attention learn; then take one "
-           "head apart, number by number. Everything runs on this machine's CPU in seconds.")
-
 # The link carries the task (always) and the settings that differ from DEFAULTS; a linked task keeps
 # the link's settings instead of its recipe.
-share_state("lab", [
-    StateParam.choice("task", "lab_task", list(TASKS)),
-    StateParam.choice("layers", "lab_layers", [1, 2, 3, 4], default=DEFAULTS["lab_layers"]),
-    StateParam.choice("heads", "lab_heads", HEADS, default=DEFAULTS["lab_heads"]),
-    StateParam.choice("width", "lab_width", WIDTHS, default=DEFAULTS["lab_width"]),
-    StateParam.number("dropout", "lab_dropout", 0.0, 0.5, default=DEFAULTS["lab_dropout"]),
-    StateParam.choice("score", "lab_score", list(SCORES), default=DEFAULTS["lab_score"]),
-    StateParam.choice("mask", "lab_mask", list(MASKS), default=DEFAULTS["lab_mask"]),
-    StateParam.integer("window", "lab_window", 1, 64, default=DEFAULTS["lab_window"]),
-    StateParam.integer("stride", "lab_stride", 2, 64, default=DEFAULTS["lab_stride"]),
-    StateParam.integer("top_k", "lab_top_k", 1, 64, default=DEFAULTS["lab_top_k"]),
-    StateParam.choice("lr", "lab_lr", LRS, default=DEFAULTS["lab_lr"]),
-    StateParam.choice("batch", "lab_batch", [16, 32, 64, 128], default=DEFAULTS["lab_batch"]),
-    StateParam.integer("max_steps", "lab_max_steps", 10, 20_000, default=DEFAULTS["lab_max_steps"]),
-    StateParam.integer("seed", "lab_seed", 0, 10_000, default=DEFAULTS["lab_seed"]),
-    StateParam.boolean("shift", "lab_shift", default=DEFAULTS["lab_shift"]),
-    StateParam.choice("step_model", "lab_step_source", ["lab", "sidebar"], default="lab"),
-])
-for key, value in DEFAULTS.items():
-    st.session_state.setdefault(key, value)
+ui.page(
+    "lab", title="Attention Lab", needs_model=False,
+    caption="Build a small attention model, train it on a toy task and watch its attention learn; then take one "
+            "head apart, number by number. Everything runs on this machine's CPU in seconds.",
+    params=[
+        StateParam.choice("task", "lab_task", list(TASKS)),
+        StateParam.choice("layers", "lab_layers", [1, 2, 3, 4], default=DEFAULTS["lab_layers"]),
+        StateParam.choice("heads", "lab_heads", HEADS, default=DEFAULTS["lab_heads"]),
+        StateParam.choice("width", "lab_width", WIDTHS, default=DEFAULTS["lab_width"]),
+        StateParam.number("dropout", "lab_dropout", 0.0, 0.5, default=DEFAULTS["lab_dropout"]),
+        StateParam.choice("score", "lab_score", list(SCORES), default=DEFAULTS["lab_score"]),
+        StateParam.choice("mask", "lab_mask", list(MASKS), default=DEFAULTS["lab_mask"]),
+        StateParam.integer("window", "lab_window", 1, 64, default=DEFAULTS["lab_window"]),
+        StateParam.integer("stride", "lab_stride", 2, 64, default=DEFAULTS["lab_stride"]),
+        StateParam.integer("top_k", "lab_top_k", 1, 64, default=DEFAULTS["lab_top_k"]),
+        StateParam.choice("lr", "lab_lr", LRS, default=DEFAULTS["lab_lr"]),
+        StateParam.choice("batch", "lab_batch", [16, 32, 64, 128], default=DEFAULTS["lab_batch"]),
+        StateParam.integer("max_steps", "lab_max_steps", 10, 20_000, default=DEFAULTS["lab_max_steps"]),
+        StateParam.integer("seed", "lab_seed", 0, 10_000, default=DEFAULTS["lab_seed"]),
+        StateParam.boolean("shift", "lab_shift", default=DEFAULTS["lab_shift"]),
+        StateParam.choice("step_model", "lab_step_source", ["lab", "sidebar"], default="lab"),
+    ])
 if "lab_task" not in st.session_state:
     st.session_state["lab_task"] = "associative_recall"
     apply_recipe()
@@ -143,7 +131,7 @@ train_tab, step_tab, files_tab = st.tabs(["Train", "Step through one head", "Sav
 
 # ------------------------------------------------------------------------------------------- train
 with train_tab:
-    guide("lab/train")
+    ui.guide("lab/train")
     task_name = st.selectbox("Task", list(TASKS), key="lab_task", on_change=apply_recipe,
                              format_func=lambda t: TASKS[t].title)
     st.caption(TASKS[task_name].description)
@@ -175,7 +163,7 @@ with train_tab:
         if cols[3].button("Build a new model", type="primary"):
             build_trainer()
     if "lab_build_error" in st.session_state:
-        st.error(safe_message(st.session_state.pop("lab_build_error")), icon="⚠️")
+        st.error(ui.safe_message(st.session_state.pop("lab_build_error")), icon="⚠️")
 
     trainer: Trainer = st.session_state[TRAINER]
     task, model_settings, train_settings = wanted_settings()
@@ -262,7 +250,7 @@ with train_tab:
                 st.plotly_chart(lfigs.weights_heatmap(answer["attentions"][t_layer, t_head], answer["tokens"],
                                                       title=f"Layer {t_layer} · head {t_head}"), width="stretch")
             except AttnvizError as exc:
-                show_error(exc)
+                ui.show_error(exc)
 
         if st.button("Use this model in the Attention and Attribution pages"):
             handle = lab_handle(trainer)
@@ -273,14 +261,16 @@ with train_tab:
 # ------------------------------------------------------------------------------------- step-through
 def show_step_through():
     trainer = st.session_state[TRAINER]
-    sidebar_name = current_model_key()[0]
+    sidebar_name = ui.current_model_key()[0]
     choices = ["lab", "sidebar"] if not trainer.config.is_image_model else ["sidebar"]
+    if st.session_state.get("lab_step_source") not in choices:
+        st.session_state["lab_step_source"] = choices[0]  # a digits model cannot read text: the sidebar's
     source = st.radio("Model", choices, horizontal=True, key="lab_step_source", format_func={
         "lab": f"Lab model ({trainer.task.title}, step {trainer.step})", "sidebar": f"Sidebar model ({sidebar_name})"}.get)
     if source == "lab":
         handle, default_text = lab_handle(trainer), trainer.probe_text()
     else:
-        handle, default_text = current_model(), STEP_TEXT
+        handle, default_text = ui.current_model(), STEP_TEXT
     if handle is None:
         return
     with st.form("lab_step_form"):
@@ -294,9 +284,9 @@ def show_step_through():
             step = step_through(handle, text, layer=layer, head=head)
         else:
             with st.spinner("Recomputing the head …"):
-                step = cached_step_through(current_model_key(), text, layer, head, handle)
+                step = cached_step_through(ui.current_model_key(), text, layer, head, handle)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         return
 
     ok = max(step.max_weight_difference, step.max_output_difference) < 1e-5
@@ -345,7 +335,7 @@ def show_step_through():
     try:
         swapped = rescore(step, other, temperature=tau)
     except AttnvizError as exc:
-        show_error(exc)
+        ui.show_error(exc)
         return
     cols = st.columns(3)
     cols[0].plotly_chart(lfigs.weights_heatmap(step.weights, tokens, title=f"the model's weights ({step.score})",
@@ -357,12 +347,12 @@ def show_step_through():
 
 
 with step_tab:
-    guide("lab/step")
+    ui.guide("lab/step")
     show_step_through()
 
 # ------------------------------------------------------------------------------------ save and load
 with files_tab:
-    guide("lab/files")
+    ui.guide("lab/files")
     trainer = st.session_state[TRAINER]
     st.markdown("A lab model is one **safetensors** file (weights, with the JSON config in its metadata). "
                 "Files are never unpickled: PyTorch `.pt`/`.bin` checkpoints are refused.")
@@ -381,4 +371,4 @@ with files_tab:
             st.session_state.pop(LAB_HANDLE, None)
             st.success(f"Loaded a {st.session_state[TRAINER].task.title} model.")
         except AttnvizError as exc:
-            show_error(exc)
+            ui.show_error(exc)
