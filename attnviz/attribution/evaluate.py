@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import metrics
 from ..errors import InputError
-from .context import prepare
+from .context import AttributionInput, prepare
 from .result import Attribution
 
 
@@ -62,11 +62,12 @@ class Evaluation:
 def evaluate(handle, attributions: dict[str, Attribution], text: str, text_pair: str | None = None, *,
              target=None, level: str = "word", k: int | None = None, faithfulness: bool = True,
              thresholds=metrics.DEFAULT_THRESHOLDS, repeats: int = 10, seed: int = 0,
-             rank_by: str = "positive") -> Evaluation:
+             rank_by: str = "positive", prepared: AttributionInput | None = None) -> Evaluation:
     """Compare attributions of the same input and target (as returned by ``handle.attribute``).
 
     Faithfulness ranks units by their positive score by default (what supports f(x)), the same rule
-    for every method; agreement always compares |φ|.
+    for every method; agreement always compares |φ|. ``prepared``: the input as the attributions were
+    computed on (skips tokenising and binding the target again).
     """
     if level not in ("word", "token"):
         raise InputError("level must be 'word' or 'token'.")
@@ -85,7 +86,7 @@ def evaluate(handle, attributions: dict[str, Attribution], text: str, text_pair:
     if not faithfulness:
         return Evaluation(unit_tokens, level, agreement, k=k_used)
 
-    ctx = prepare(handle, text, text_pair, target)
+    ctx = prepared if prepared is not None else prepare(handle, text, text_pair, target)
     groups = [idx for _, idx in first.words] if level == "word" else [(i,) for i in range(len(first.tokens))]
 
     def predict(unit_keep: np.ndarray) -> np.ndarray:

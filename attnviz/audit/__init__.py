@@ -11,8 +11,9 @@ Headless: ``python -m attnviz audit --data FILE --out DIR``.
 from .cache import default_cache_dir
 from .dataset import SAMPLE_SETS, Dataset, load_dataset, read_table
 from .dataset import prepare as prepare_dataset
+from .report import write_report
 from .results import AuditResult, AuditSettings, ExampleResult
 from .run import run_audit
 
 __all__ = ["SAMPLE_SETS", "AuditResult", "AuditSettings", "Dataset", "ExampleResult", "default_cache_dir",
-           "load_dataset", "prepare_dataset", "read_table", "run_audit"]
+           "load_dataset", "prepare_dataset", "read_table", "run_audit", "write_report"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz.attention import AttentionResult
-from attnviz.attribution.context import prepare
+from attnviz.attribution import AttributionInput, prepare, run
 from attnviz.attribution.evaluate import evaluate
 from attnviz.audit import run_audit
 from attnviz.audit.dataset import read_table
@@ -30,20 +30,28 @@ def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str 
 def cached_attribution(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
                        method: str):
     """One method's attribution, cached by every setting that changes it (the target is a frozen dataclass)."""
-    return handle_for(model_key).attribute(text, method, target=target, text_pair=text_pair)
+    return run(cached_input(model_key, text, text_pair, target), method)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_input(model_key: tuple[str, str, str], text: str, text_pair: str | None, target) -> AttributionInput:
+    """The input tokenised and its target bound once, shared by every method, the target info and the
+    evaluation (read-only: methods never change it)."""
+    return prepare(handle_for(model_key), text, text_pair, target)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
                       methods: tuple[str, ...], level: str, _attributions: dict):
     """Agreement + faithfulness; ``_attributions`` is not hashed: it is determined by the other keys."""
-    return evaluate(handle_for(model_key), _attributions, text, text_pair, target=target, level=level)
+    return evaluate(handle_for(model_key), _attributions, text, text_pair, target=target, level=level,
+                    prepared=cached_input(model_key, text, text_pair, target))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: str | None, target):
     """What is explained for this input: description, label and the label probabilities."""
-    scorer = prepare(handle_for(model_key), text, text_pair, target).scorer
+    scorer = cached_input(model_key, text, text_pair, target).scorer
     return {"description": scorer.description, "label": scorer.label,
             "probabilities": dict(scorer.label_probabilities), "is_probability": scorer.is_probability}
 
