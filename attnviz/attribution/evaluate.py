@@ -15,14 +15,16 @@ import pandas as pd
 
 from .. import metrics
 from ..errors import InputError
+from ..serialise import Serialisable, serialisable
 from .context import prepare
 from .result import Attribution
 
 DEFAULT_METHODS = ("shap", "integrated_gradients", "input_x_gradient", "lime", "rollout", "grad_attention")
 
 
+@serialisable(version=1)
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Serialisable):
     """Agreement and faithfulness for several attributions of one input and target."""
 
     units: tuple[str, ...]  # the tokens or words compared
