@@ -114,10 +114,10 @@ def serialisable(version: int = 1, *, name: str | None = None, exclude=(), deriv
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"{cls.__name__} must be a dataclass to be serialisable")
         key = name or cls.__name__
-        names = {f.name for f in dataclasses.fields(cls)}
-        clash = (names | set(derived or ())) & set(RESERVED) or names & set(derived or ())
+        names, extra = {f.name for f in dataclasses.fields(cls)}, set(derived or ())
+        clash = ((names | extra) & set(RESERVED)) | (names & extra)
         if clash:
-            raise TypeError(f"{cls.__name__}: {sorted(clash)} are reserved document keys")
+            raise TypeError(f"{cls.__name__}: {sorted(clash)} are reserved document keys or fields")
         old = _REGISTRY.get(key)
         if old is not None and (old.cls.__module__, old.cls.__qualname__) != (cls.__module__, cls.__qualname__):
             raise TypeError(f"two result classes are registered as {PREFIX}{key}")
