@@ -8,8 +8,6 @@ Shapes are written once, here:
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,6 +17,7 @@ import torch
 from .errors import InputError, ResourceError
 from .models import encoding as limits
 from .models.encoding import SPECIAL_KINDS, AttentionSite, encode_decoder_text
+from .serialise import Serialisable, serialisable
 
 READOUTS = {
     "mean": "mean over all unmasked query rows (the model mean-pools its tokens, specials included)",
@@ -27,8 +26,9 @@ READOUTS = {
 }
 
 
+@serialisable(version=1)
 @dataclass(frozen=True)
-class AttentionResult:
+class AttentionResult(Serialisable):
     """Attention of one input. Arrays are float32 numpy; see the module docstring for shapes.
 
     ``layers`` gives the model layer of each row of ``attentions`` (all layers unless fewer were
@@ -153,51 +153,6 @@ class AttentionResult:
             "query_token": np.asarray(q_tokens, dtype=object)[qi.ravel()], "key_index": ki.ravel(),
             "key_token": np.asarray(k_tokens, dtype=object)[ki.ravel()], "weight": att.ravel(),
         })
-
-    def to_json(self) -> str:
-        """Compact JSON: arrays as base64 float32 with their shape (22 bytes/float as JSON lists → ~5.3)."""
-        doc = {"format": "attnviz.AttentionResult", "version": 1}
-        for name, value in self.__dict__.items():
-            if isinstance(value, np.ndarray):
-                doc[name] = _pack(value)
-            elif isinstance(value, tuple):
-                doc[name] = list(value)
-            else:
-                doc[name] = value
-        return json.dumps(doc)
-
-    @classmethod
-    def from_json(cls, text: str) -> AttentionResult:
-        try:
-            doc = json.loads(text)
-            if doc.get("format") != "attnviz.AttentionResult":
-                raise InputError("Not an attnviz attention result.")
-            kwargs = {}
-            for name in cls.__dataclass_fields__:
-                value = doc.get(name)
-                if isinstance(value, dict) and value.get("__ndarray__"):
-                    value = _unpack(value)
-                elif isinstance(value, list):
-                    value = tuple(value)
-                if value is not None or name in doc:
-                    kwargs[name] = value
-            return cls(**kwargs)
-        except InputError:
-            raise
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InputError(f"Not a valid attention result file: {exc}") from exc
-
-
-def _pack(arr: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(arr)
-    return {"__ndarray__": True, "dtype": str(arr.dtype), "shape": list(arr.shape),
-            "data": base64.b64encode(arr.tobytes()).decode("ascii")}
-
-
-def _unpack(doc: dict) -> np.ndarray:
-    if doc["dtype"] not in ("float32", "float64", "int8", "int32", "int64", "bool"):
-        raise InputError(f"Unexpected array type {doc['dtype']!r}.")
-    return np.frombuffer(base64.b64decode(doc["data"]), dtype=doc["dtype"]).reshape(doc["shape"]).copy()
 
 
 # ------------------------------------------------------------------ math

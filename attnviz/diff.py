@@ -24,9 +24,7 @@ Shapes (P = aligned grid positions, gaps included):
 
 from __future__ import annotations
 
-import base64
 import difflib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -38,6 +36,7 @@ from .attribution.context import prepare
 from .attribution.result import Attribution
 from .errors import InputError
 from .models.targets import ClassTarget, NextTokenTarget, ZeroShotTarget, default_target
+from .serialise import Serialisable, serialisable, upgrade_legacy_v1
 
 LEVELS = ("auto", "token", "word")
 SCALES = {"raw": "raw scores", "share": "score / Σ|score| of that side (shapes, not magnitudes)"}
@@ -179,18 +178,10 @@ def _grid_index(alignment: Alignment, side: int) -> tuple[np.ndarray, np.ndarray
     return pos, idx
 
 
-def _pack(arr: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    return {"shape": list(arr.shape), "data": base64.b64encode(arr.tobytes()).decode("ascii")}
-
-
-def _unpack(doc: dict) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(doc["data"]), dtype=np.float32).reshape(doc["shape"]).copy()
-
-
 # ------------------------------------------------------------------ attention
+@serialisable(version=2, upgrades={1: upgrade_legacy_v1})  # v1: arrays as untyped base64 float32
 @dataclass(frozen=True)
-class AttentionDiff:
+class AttentionDiff(Serialisable):
     """Attention of A and B on one aligned grid, and B − A.
 
     ``a``/``b`` are [layers', heads', P, P] float32 with NaN where that side has no unit; the difference
@@ -264,32 +255,6 @@ class AttentionDiff:
             "a": a, "b": b, "diff": b - a,
         })
 
-    def to_json(self) -> str:
-        al = self.alignment
-        return json.dumps({
-            "format": "attnviz.AttentionDiff", "version": 1, "name_a": self.name_a, "name_b": self.name_b,
-            "alignment": {"units_a": list(al.units_a), "units_b": list(al.units_b),
-                          "pairs": [list(p) for p in al.pairs], "level": al.level},
-            "a": _pack(self.a), "b": _pack(self.b), "layer_labels": list(self.layer_labels),
-            "per_head": self.per_head, "note": self.note,
-        })
-
-    @classmethod
-    def from_json(cls, text: str) -> AttentionDiff:
-        try:
-            doc = json.loads(text)
-            if doc.get("format") != "attnviz.AttentionDiff":
-                raise InputError("Not an attnviz attention comparison.")
-            al = doc["alignment"]
-            alignment = Alignment(tuple(al["units_a"]), tuple(al["units_b"]),
-                                  tuple(tuple(p) for p in al["pairs"]), al["level"])
-            return cls(doc["name_a"], doc["name_b"], alignment, _unpack(doc["a"]), _unpack(doc["b"]),
-                       tuple(doc["layer_labels"]), bool(doc["per_head"]), doc.get("note", ""))
-        except InputError:
-            raise
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InputError(f"Not a valid attention comparison file: {exc}") from exc
-
 
 def attention_diff(a: AttentionResult, b: AttentionResult, *, level: str = "auto", words_a=None, words_b=None,
                    per_head: bool | None = None, name_a: str = "A", name_b: str = "B") -> AttentionDiff:
@@ -345,8 +310,9 @@ def attention_diff(a: AttentionResult, b: AttentionResult, *, level: str = "auto
 
 
 # ---------------------------------------------------------------- attribution
+@serialisable(version=2, upgrades={1: upgrade_legacy_v1})  # v1: arrays as untyped base64 float32
 @dataclass(frozen=True)
-class AttributionDiff:
+class AttributionDiff(Serialisable):
     """Per-method attribution of A and B on one aligned grid, and B − A.
 
     ``a``/``b`` are [methods, P] float32 (NaN on gaps) in ``scale`` units (see SCALES);
@@ -404,35 +370,6 @@ class AttributionDiff:
                              "unit_b": al.units_b[j] if j >= 0 else None,
                              "a": float(self.a[m, p]), "b": float(self.b[m, p]), "diff": float(self.diff[m, p])})
         return pd.DataFrame(rows)
-
-    def to_json(self) -> str:
-        al = self.alignment
-        return json.dumps({
-            "format": "attnviz.AttributionDiff", "version": 1, "name_a": self.name_a, "name_b": self.name_b,
-            "alignment": {"units_a": list(al.units_a), "units_b": list(al.units_b),
-                          "pairs": [list(p) for p in al.pairs], "level": al.level},
-            "methods": list(self.methods), "a": _pack(self.a), "b": _pack(self.b),
-            "targets_a": list(self.targets_a), "targets_b": list(self.targets_b),
-            "outputs_a": [float(x) for x in self.outputs_a], "outputs_b": [float(x) for x in self.outputs_b],
-            "scale": self.scale, "note": self.note,
-        })
-
-    @classmethod
-    def from_json(cls, text: str) -> AttributionDiff:
-        try:
-            doc = json.loads(text)
-            if doc.get("format") != "attnviz.AttributionDiff":
-                raise InputError("Not an attnviz attribution comparison.")
-            al = doc["alignment"]
-            alignment = Alignment(tuple(al["units_a"]), tuple(al["units_b"]),
-                                  tuple(tuple(p) for p in al["pairs"]), al["level"])
-            return cls(doc["name_a"], doc["name_b"], alignment, tuple(doc["methods"]), _unpack(doc["a"]),
-                       _unpack(doc["b"]), tuple(doc["targets_a"]), tuple(doc["targets_b"]),
-                       tuple(doc["outputs_a"]), tuple(doc["outputs_b"]), doc["scale"], doc.get("note", ""))
-        except InputError:
-            raise
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InputError(f"Not a valid attribution comparison file: {exc}") from exc
 
 
 def attribution_diff(attributions_a: Mapping[str, Attribution], attributions_b: Mapping[str, Attribution], *,

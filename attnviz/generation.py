@@ -19,7 +19,6 @@ is what :meth:`GenerationResult.attention_row` returns by default (``which="own"
 from __future__ import annotations
 
 import inspect
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +31,7 @@ from .errors import InputError, ResourceError
 from .models import encoding as limits
 from .models.encoding import SPECIAL_KINDS, AttentionSite, Encoding, token_kinds
 from .models.targets import NextTokenTarget
+from .serialise import Serialisable, serialisable, upgrade_legacy_v1
 
 MAX_NEW_TOKENS = 64
 TOP_ALTERNATIVES = 5
@@ -41,8 +41,9 @@ ROWS = {
 }
 
 
+@serialisable(version=2, upgrades={1: upgrade_legacy_v1})  # v1: attention as JSON text, probabilities a list
 @dataclass(frozen=True)
-class GenerationResult:
+class GenerationResult(Serialisable):
     """A prompt, its continuation and the attention of one forward pass over both.
 
     ``token_ids`` [N] prompt + continuation; ``n_prompt`` how many are the prompt; ``probabilities`` [T]
@@ -115,36 +116,6 @@ class GenerationResult:
                              "position": np.arange(self.n_prompt, len(self.token_ids)),
                              "token_id": list(self.generated_ids), "token": list(self.generated_tokens),
                              "probability": self.probabilities.astype(np.float32)})
-
-    def to_json(self) -> str:
-        return json.dumps({
-            "format": "attnviz.GenerationResult", "version": 1, "prompt": self.prompt,
-            "token_ids": list(self.token_ids), "n_prompt": self.n_prompt, "continuation": self.continuation,
-            "probabilities": self.probabilities.astype(float).tolist(), "attention": self.attention.to_json(),
-            "words": [[w, list(idx)] for w, idx in self.words], "settings": self.settings,
-            "stop_reason": self.stop_reason, "model_name": self.model_name,
-            "alternatives": [[[t, p] for t, p in step] for step in self.alternatives],
-        })
-
-    @classmethod
-    def from_json(cls, text: str) -> GenerationResult:
-        try:
-            doc = json.loads(text)
-            if doc.get("format") != "attnviz.GenerationResult":
-                raise InputError("Not an attnviz generation result.")
-            return cls(prompt=doc["prompt"], token_ids=tuple(int(i) for i in doc["token_ids"]),
-                       n_prompt=int(doc["n_prompt"]), continuation=doc["continuation"],
-                       probabilities=np.asarray(doc["probabilities"], dtype=np.float32),
-                       attention=AttentionResult.from_json(doc["attention"]),
-                       words=tuple((w, tuple(idx)) for w, idx in doc.get("words", [])),
-                       settings=doc.get("settings", {}), stop_reason=doc.get("stop_reason", "length"),
-                       model_name=doc.get("model_name", ""),
-                       alternatives=tuple(tuple((str(t), float(p)) for t, p in step)
-                                          for step in doc.get("alternatives", [])))
-        except InputError:
-            raise
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InputError(f"Not a valid generation file: {exc}") from exc
 
 
 def check_causal(handle) -> None:

@@ -3,7 +3,7 @@
     {"format": "attnviz-session", "version": 1, "page": "attention",
      "model": {"name": "...", "device": "auto", "dtype": "float32"},
      "state": {"text": "...", "layer": "3", ...},      # the same strings as the page's shareable link
-     "results": {"attention": {...AttentionResult.to_json() document...}},
+     "results": {"attention": {"format": "attnviz.AttentionResult", ...}},   # attnviz.serialise documents
      "created": "2026-11-25T17:00:00+00:00", "attnviz": "0.1.0"}
 
 ``state`` holds strings (lists of strings for multi-choice settings), exactly what a link carries, so a
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attnviz.errors import InputError
+from attnviz.serialise import dumps, from_document
 from attnviz.sharing import DEVICES, DTYPES, MAX_TEXT_IN_FILE, valid_model_name
 from attnviz.version import __version__
 
@@ -48,7 +49,7 @@ class SessionFile:
         page: the page it was saved on (``"attention"``, ``"attribution"``, …).
         model: ``(name, device, dtype)``, or None for a session-only (lab) model that cannot be reloaded.
         state: the page's settings as link strings: ``{name: str | list[str]}``.
-        results: ``{name: JSON document}`` of the results shown (e.g. ``AttentionResult.to_json()`` parsed).
+        results: ``{name: JSON document}`` of the results shown (:func:`attnviz.serialise.to_document`).
         created: ISO 8601 time of saving.
         omitted: names of results left out because they were too large.
     """
@@ -94,11 +95,12 @@ class SessionFile:
 
     @classmethod
     def build(cls, page: str, model: tuple[str, str, str] | None, state: dict[str, Any],
-              results: dict[str, str] | None = None) -> SessionFile:
-        """A session from result JSON strings (``result.to_json()``); results over ``MAX_RESULT_CHARS`` are
-        left out (named in ``omitted``) so the file stays loadable."""
+              results: dict[str, Any] | None = None) -> SessionFile:
+        """A session from results (result objects, or their JSON text: ``result.to_json()``); results over
+        ``MAX_RESULT_CHARS`` are left out (named in ``omitted``) so the file stays loadable."""
         kept, omitted = {}, []
-        for name, text in (results or {}).items():
+        for name, result in (results or {}).items():
+            text = result if isinstance(result, str) else dumps(result)
             if len(text) > MAX_RESULT_CHARS:
                 omitted.append(name)
             else:
@@ -151,16 +153,14 @@ class SessionFile:
                    doc.get("created", ""), tuple(omitted))
 
     def result(self, name: str, kind: type):
-        """A stored result rebuilt with ``kind.from_json`` (e.g. ``AttentionResult``), or None when absent.
+        """A stored result rebuilt as ``kind`` (a result class, e.g. ``AttentionResult``), or None when absent.
 
         Raises:
-            InputError: the stored result does not validate as ``kind``.
+            InputError: the stored result is not a ``kind`` or does not validate as one.
         """
         if name not in self.results:
             return None
         try:
-            return kind.from_json(json.dumps(self.results[name]))
+            return from_document(self.results[name], kind)
         except InputError as exc:
-            raise InputError(f"Session file: the stored {name!r} result is damaged ({exc}).") from None
-        except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"Session file: the stored {name!r} result is damaged ({exc}).") from None

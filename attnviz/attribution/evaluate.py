@@ -15,12 +15,14 @@ import pandas as pd
 
 from .. import metrics
 from ..errors import InputError
+from ..serialise import Serialisable, serialisable
 from .context import AttributionInput, prepare
 from .result import Attribution
 
 
+@serialisable(version=1)
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Serialisable):
     """Agreement and faithfulness for several attributions of one input and target."""
 
     units: tuple[str, ...]  # the tokens or words compared

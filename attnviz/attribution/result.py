@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
 from ..models.encoding import SPECIAL_KINDS
+from ..serialise import Serialisable, serialisable, upgrade_legacy_v1
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,9 @@ class MethodOutput:
     output: float | None = None
 
 
+@serialisable(version=2, upgrades={1: upgrade_legacy_v1})  # v1: scores as a list of numbers
 @dataclass(frozen=True)
-class Attribution:
+class Attribution(Serialisable):
     """Per-token scores from one method for one target.
 
     ``scores`` [n] float32: signed for IG, input×gradient, GradientSHAP, occlusion, LIME and SHAP
@@ -78,39 +78,3 @@ class Attribution:
         return pd.DataFrame({"position": np.arange(len(self.tokens)), "token": list(self.tokens),
                              "kind": list(self.kinds), "score": self.scores, "method": self.method,
                              "target": self.target})
-
-    def to_json(self) -> str:
-        doc = {"format": "attnviz.Attribution", "version": 1}
-        for name, value in self.__dict__.items():
-            if isinstance(value, np.ndarray):
-                value = value.astype(float).tolist()
-            elif isinstance(value, tuple):
-                value = [list(v) if isinstance(v, tuple) else v for v in value]
-            doc[name] = value
-        return json.dumps(doc, default=_plain)
-
-    @classmethod
-    def from_json(cls, text: str) -> Attribution:
-        try:
-            doc = json.loads(text)
-            if doc.get("format") != "attnviz.Attribution":
-                raise InputError("Not an attnviz attribution.")
-            words = tuple((w[0], tuple(w[1])) for w in doc.get("words", []))
-            return cls(tokens=tuple(doc["tokens"]), scores=np.asarray(doc["scores"], dtype=np.float32),
-                       method=doc["method"], target=doc["target"], label=doc["label"], output=doc["output"],
-                       kinds=tuple(doc["kinds"]), words=words, delta=doc.get("delta"),
-                       base_value=doc.get("base_value"), settings=doc.get("settings", {}),
-                       model_name=doc.get("model_name", ""), level=doc.get("level", "token"),
-                       signed=bool(doc.get("signed", True)))
-        except InputError:
-            raise
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise InputError(f"Not a valid attribution file: {exc}") from exc
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

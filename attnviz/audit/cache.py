@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
 
+from ..errors import InputError
+from ..serialise import dumps, loads
 from .results import ExampleResult
 
 
@@ -19,7 +20,8 @@ def default_cache_dir() -> Path:
 
 
 class ResultCache:
-    """One JSON file per example under ``root/<key[:2]>/<key>.json``, written atomically."""
+    """One JSON file per example under ``root/<key[:2]>/<key>.json`` (an ``attnviz.ExampleResult``
+    document, :mod:`attnviz.serialise`), written atomically."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
@@ -30,18 +32,18 @@ class ResultCache:
     def get(self, key: str) -> ExampleResult | None:
         path = self._path(key)
         try:
-            return ExampleResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            return loads(path.read_text(encoding="utf-8"), ExampleResult)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError):
-            return None  # a damaged entry is recomputed
+        except (OSError, UnicodeDecodeError, InputError):
+            return None  # a damaged entry (or one from an older attnviz) is recomputed
 
     def put(self, key: str, result: ExampleResult) -> None:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(result.to_dict(), allow_nan=True), encoding="utf-8")
+            tmp.write_text(dumps(result), encoding="utf-8")
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only cache only costs speed

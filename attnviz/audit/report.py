@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from plotly.offline import get_plotlyjs
 
 from ..errors import InputError
 from ..figures import audit as afigs
+from ..serialise import plain
 from . import aggregate
 from .results import AuditResult
 
@@ -91,7 +91,7 @@ def report_record(result: AuditResult) -> dict:
         "bias_probe": result.bias,
         "examples": [_example_record(ex, result.methods) for ex in result.examples],
     }
-    return _plain(record)
+    return plain(record)
 
 
 def _example_record(ex, methods) -> dict:
@@ -107,23 +107,6 @@ def _example_record(ex, methods) -> dict:
         doc["agreement"] = ex.agreement
         doc["faithfulness"] = ex.faithfulness
     return doc
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 # ------------------------------------------------------------------ HTML
@@ -204,7 +187,7 @@ def render_html(result: AuditResult, figs: dict, *, notes=()) -> str:
     parts.append(f"<h2>Examples</h2><p class='muted'>{min(len(table), MAX_HTML_ROWS)} of {len(table)} rows; every "
                  "row is in results.csv.</p>")
     parts.append("<div class='scroll'>" + _table(table.head(MAX_HTML_ROWS), digits=3) + "</div>")
-    prov = json.dumps(_plain({"provenance": result.provenance, "dataset": result.dataset}), indent=1, default=str)
+    prov = json.dumps(plain({"provenance": result.provenance, "dataset": result.dataset}), indent=1, default=str)
     parts.append(f"<h2>Provenance</h2><p class='muted'>attnviz {esc(str(versions.get('attnviz')))}, torch "
                  f"{esc(str(versions.get('torch')))}, transformers {esc(str(versions.get('transformers')))}, captum "
                  f"{esc(str(versions.get('captum')))}, shap {esc(str(versions.get('shap')))}; full record in "

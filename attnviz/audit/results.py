@@ -1,8 +1,8 @@
 """Audit result types: the settings that key a run, one example's summary, and the whole audit.
 
-Frozen dataclasses with numpy arrays, validated in ``__post_init__``; ``ExampleResult.to_dict`` /
-``from_dict`` are lossless (they are what the on-disk cache stores) and ``AuditResult.to_dataframe``
-is results.csv.
+Frozen dataclasses with numpy arrays, validated in ``__post_init__``; ``to_json``/``from_json`` (and
+``to_dict``/``from_dict``) are lossless (:mod:`attnviz.serialise`; the on-disk cache stores
+``ExampleResult.to_json()``) and ``AuditResult.to_dataframe`` is results.csv.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pandas as pd
 from ..attention import HEAD_STAT_COLUMNS
 from ..attribution import METHODS, Attribution
 from ..errors import InputError
+from ..serialise import Serialisable, serialisable
 
 #: The head statistics kept per example, in the order of ExampleResult.head_stats' last axis.
 STAT_NAMES = tuple(HEAD_STAT_COLUMNS)
@@ -89,8 +90,9 @@ def describe_target(target) -> dict | None:
 
 
 # ------------------------------------------------------------------ results
+@serialisable(version=1)
 @dataclass(frozen=True)
-class ExampleResult:
+class ExampleResult(Serialisable):
     """One example's summary.
 
     ``scores`` maps method → [n] float32 per token; ``head_stats`` is [layers, heads, len(STAT_NAMES)]
@@ -154,42 +156,10 @@ class ExampleResult:
         return [(t, float(s)) for t, s, k in zip(words.tokens, words.scores, words.kinds)
                 if k not in ("cls", "sep", "special")]
 
-    def to_dict(self) -> dict:
-        doc = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                value = {"shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
-            elif f.name == "scores":
-                value = {m: np.asarray(v, dtype=float).tolist() for m, v in value.items()}
-            elif f.name == "words":
-                value = [[w, list(idx)] for w, idx in value]
-            elif isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, float) and value != value:
-                value = None
-            doc[f.name] = value
-        return doc
 
-    @classmethod
-    def from_dict(cls, doc: dict) -> ExampleResult:
-        kwargs = dict(doc)
-        for name in ("head_stats", "rollout"):
-            arr = kwargs.get(name)
-            if isinstance(arr, dict):
-                kwargs[name] = np.asarray(arr["data"], dtype=np.float32).reshape(arr["shape"])
-        kwargs["scores"] = {m: np.asarray(v, dtype=np.float32) for m, v in (kwargs.get("scores") or {}).items()}
-        kwargs["words"] = tuple((w, tuple(idx)) for w, idx in kwargs.get("words") or ())
-        for name in ("tokens", "kinds"):
-            kwargs[name] = tuple(kwargs.get(name) or ())
-        if kwargs.get("output") is None:
-            kwargs["output"] = float("nan")
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in kwargs.items() if k in known})
-
-
+@serialisable(version=1)
 @dataclass(frozen=True)
-class AuditResult:
+class AuditResult(Serialisable):
     """A finished (or cancelled) audit: the per-example summaries in dataset order plus the record of
     how they were made. ``total`` is the number of examples asked for; ``len(examples)`` ≤ total."""
 

@@ -22,7 +22,6 @@ explains, for each template, what the model predicts for that template filled wi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from ..models.targets import (
     bind,
     default_target,
 )
+from ..serialise import Serialisable, serialisable, upgrade_legacy_v1
 from . import assets
 from .batching import DEFAULT_BATCH, chunks, stretch, tokenise
 from .stats import DEFAULT_RESAMPLES, bootstrap_ci
@@ -53,8 +53,10 @@ _TARGETS = (ZeroShotTarget, ClassTarget, SimilarityTarget, MaskedTokenTarget, Ne
 
 
 # ----------------------------------------------------------------- result
+@serialisable(version=2, upgrades={1: upgrade_legacy_v1},  # v1: attention as nested lists
+              derived={"attention_shape": lambda r: None if r.attention is None else list(r.attention.shape)})
 @dataclass(frozen=True)
-class CounterfactualResult:
+class CounterfactualResult(Serialisable):
     """Everything one probe run measured. Tables are pandas DataFrames:
 
     ``fills``   one row per filled template: template_id, template, polarity, axis, group, term, text,
@@ -127,17 +129,6 @@ class CounterfactualResult:
         return pd.DataFrame({"head": order, "spread": spread[order].to_numpy(),
                              "most_attended": matrix.loc[order].idxmax(axis=1).to_numpy(),
                              "least_attended": matrix.loc[order].idxmin(axis=1).to_numpy()})
-
-    def to_dict(self) -> dict:
-        tables = {name: json.loads(getattr(self, name).to_json(orient="records", double_precision=6))
-                  for name in ("fills", "swaps", "gaps", "groups", "axes")}
-        att = None if self.attention is None else np.round(self.attention.astype(np.float64), 6).tolist()
-        return {"format": "attnviz.CounterfactualResult", "version": 1, "target": self.target,
-                "method": self.method, "model_name": self.model_name, "settings": self.settings,
-                **tables, "attention": att, "attention_shape": None if att is None else list(self.attention.shape)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=str)
 
 
 # ---------------------------------------------------------------- filling

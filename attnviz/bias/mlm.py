@@ -17,7 +17,6 @@ These probes are noisy (Blodgett et al. 2021): read them as a hint, not a verdic
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ import pandas as pd
 import torch
 
 from ..errors import InputError
+from ..serialise import Serialisable, serialisable
 from . import assets
 from .batching import DEFAULT_BATCH, Tokenised, chunks, pad, tokenise
 from .stats import DEFAULT_RESAMPLES, bootstrap_ci
@@ -36,8 +36,9 @@ SCORINGS = {
 }
 
 
+@serialisable(version=1, derived={"scoring_description": lambda r: SCORINGS[r.scoring]})
 @dataclass(frozen=True)
-class PairsResult:
+class PairsResult(Serialisable):
     """Scores of sentence pairs.
 
     ``pairs`` has one row per pair: sent_more, sent_less, bias_type, score_more, score_less,
@@ -53,16 +54,6 @@ class PairsResult:
     scoring: str
     model_name: str = ""
     settings: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"format": "attnviz.PairsResult", "version": 1, "metric": self.metric, "ci_low": self.ci_low,
-                "ci_high": self.ci_high, "scoring": self.scoring, "scoring_description": SCORINGS[self.scoring],
-                "model_name": self.model_name, "settings": self.settings,
-                "pairs": json.loads(self.pairs.to_json(orient="records", double_precision=6)),
-                "by_type": json.loads(self.by_type.to_json(orient="records", double_precision=6))}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=str)
 
 
 def scoring_for(handle) -> str:

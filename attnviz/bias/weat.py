@@ -18,16 +18,16 @@ A non-significant result does not show that a model has no bias (May et al. 2019
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from ..models.targets import sentence_embedding
+from ..serialise import Serialisable, serialisable
 from .assets import WORD_SLOT, seat_templates
 from .stats import holm_bonferroni
 
@@ -37,8 +37,9 @@ AGGREGATES = ("word", "sentence")
 _BATCH = 128
 
 
+@serialisable(version=1, exclude=("meta",))
 @dataclass(frozen=True)
-class WeatResult:
+class WeatResult(Serialisable):
     """One association test.
 
     ``x_associations``/``y_associations`` are s(w, A, B) for each unit of X and Y (a word, or a
@@ -85,20 +86,6 @@ class WeatResult:
                 "A": self.names[2], "B": self.names[3], "effect_size": self.effect_size, "p_value": self.p_value,
                 "exact": self.exact, "n_permutations": self.n_permutations, "unit": self.unit,
                 "n_x": len(self.x_units), "n_y": len(self.y_units), "model": self.model_name}
-
-    def to_dict(self) -> dict:
-        doc = asdict(self)
-        doc.pop("meta")
-        return {"format": "attnviz.WeatResult", "version": 1, **doc}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=_plain)
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 # ------------------------------------------------------------------ math
