@@ -1,6 +1,21 @@
 """Small helpers shared by tests (fixtures live in conftest.py)."""
 
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+"""Screenshots and other outputs a person may want to look at after a run (git-ignored)."""
 
 
 def random_sentence(rng: np.random.Generator, words: int = 8) -> str:
@@ -10,5 +25,68 @@ def random_sentence(rng: np.random.Generator, words: int = 8) -> str:
     return " ".join(rng.choice(pool, size=words)).capitalize()
 
 
-ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent / "artifacts"
-"""Screenshots and other outputs a person may want to look at after a run (git-ignored)."""
+# ------------------------------------------------------------------ pages through Streamlit's AppTest
+def open_page(page: str | None = None, model_key=None, timeout: float = 300) -> AppTest:
+    """The app as a visitor opens it: app.py's first run (the Attention page), then ``page`` (e.g.
+    ``"attribution"``) through the navigation. ``model_key`` is what the sidebar's "Load model" stores."""
+    from streamlit.testing.v1 import AppTest
+
+    from attnviz.ui import MODEL_KEY
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    if model_key is not None:
+        at.session_state[MODEL_KEY] = model_key
+    at.run()
+    if page is not None:
+        at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def open_link(query: dict | None = None, page: str | None = None, timeout: float = 300) -> AppTest:
+    """A first visit straight to ``page`` (default: the Attention page) with a link's query parameters."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    if page is not None:
+        at.switch_page(f"pages/{page}.py")
+    at.query_params.update(query or {})
+    return at.run()
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the first button labelled ``label`` and rerun."""
+    next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    """Every plotly chart on the page, parsed. Check values, never the raw JSON text: how it escapes
+    non-ASCII ("·" or "\\u00b7") depends on whether orjson is installed."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def strings_in(spec: dict) -> str:
+    """Every string value in a parsed chart spec (titles, tick labels, trace names...), one per line."""
+    found: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(spec)
+    return "\n".join(found)
+
+
+def z_of(spec: dict, trace: int = 0) -> np.ndarray:
+    """A heatmap trace's z as floats (plotly may store it as a base64 typed array)."""
+    z = spec["data"][trace]["z"]
+    if isinstance(z, dict):
+        shape = tuple(int(v) for v in str(z["shape"]).split(","))
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape).astype(float)
+    return np.asarray(z, dtype=float)

@@ -1,4 +1,10 @@
-"""A real app server on localhost and Debian's Chromium driven by Playwright."""
+"""A real app server on localhost and Debian's Chromium driven by Playwright, and the waits the browser
+tests share.
+
+Waits are on state that stays (text, a tick label, a figure count, the app idle after a run that was
+seen to start), never on messages that come and go or on fixed sleeps: a loaded machine may take
+minutes where an idle one takes seconds, so timeouts are generous.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
+SLOW = 300_000  # ms: a model run on a loaded 2-core machine
+TICKS = "[...document.querySelectorAll('.js-plotly-plot .xtick text, .js-plotly-plot .ytick text')]"
+TITLES = "[...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+SCRIPT_STATE = "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
 
 
 def _require_chromium():
@@ -88,9 +98,73 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
-    pg.set_default_timeout(60_000)
+    pg.set_default_timeout(120_000)
     yield pg
     context.close()
+
+
+# ------------------------------------------------------------------ waits on state
+def wait_for_tick(page, fragment: str, timeout: int = SLOW) -> None:
+    """Until a figure's axis tick label contains ``fragment`` (the result of a run is drawn)."""
+    page.wait_for_function(f"(s) => {TICKS}.some(t => t.textContent.includes(s))", arg=fragment, timeout=timeout)
+
+
+def wait_for_title(page, fragment: str, timeout: int = SLOW) -> None:
+    """Until a figure's title contains ``fragment``."""
+    page.wait_for_function(f"(s) => {TITLES}.some(t => t.textContent.includes(s))", arg=fragment, timeout=timeout)
+
+
+def wait_for_plots(page, n: int, timeout: int = SLOW) -> None:
+    """Until the page holds at least ``n`` plotly figures."""
+    page.wait_for_function("(n) => document.querySelectorAll('.js-plotly-plot').length >= n", arg=n,
+                           timeout=timeout)
+
+
+def wait_idle(page, timeout: int = SLOW) -> None:
+    """Until the app is not running a script. Only meaningful once the run in question is known to have
+    started (call it after a wait for that run's output, or use ``rerun_finished``): straight after a
+    click the new run may not have begun yet."""
+    page.wait_for_function(f"() => {SCRIPT_STATE} === 'notRunning'", timeout=timeout)
+
+
+@contextlib.contextmanager
+def rerun_finished(page, timeout: int = SLOW):
+    """Around an action that makes the app rerun (a click, a choice): on exit, wait until a run has
+    started after the action and the app is idle again. For actions whose result looks like the page
+    before (a result served from the cache, a tab)."""
+    page.evaluate("""() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        window.__attnvizRuns = 0;
+        window.__attnvizRunWatch?.disconnect();
+        window.__attnvizRunWatch = new MutationObserver(() => {
+            if (app.getAttribute('data-test-script-state') === 'running') window.__attnvizRuns += 1;
+        });
+        window.__attnvizRunWatch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    }""")
+    yield
+    page.wait_for_function(f"() => window.__attnvizRuns > 0 && {SCRIPT_STATE} === 'notRunning'", timeout=timeout)
+
+
+def copied_link(page, *needles: str, timeout: int = SLOW) -> str:
+    """The text of the sidebar's "Copy link" box once it carries every needle."""
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stCode"] code').first
+    page.wait_for_function(
+        "needles => { const c = document.querySelector('[data-testid=\"stSidebar\"] [data-testid=\"stCode\"] code');"
+        " return c && needles.every(n => c.textContent.includes(n)); }", arg=list(needles), timeout=timeout)
+    return box.text_content().strip()
+
+
+def screenshot_whole_page(page, name: str) -> None:
+    """Streamlit scrolls inside its main container, so grow the viewport to the content, then shoot.
+    Call it once the run is over (until then the previous run's elements are still in the page, faded)."""
+    wait_idle(page)
+    height = page.evaluate("() => { const c = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+                           " return c ? c.scrollHeight + 120 : document.body.scrollHeight; }")
+    page.set_viewport_size({"width": 1400, "height": int(min(max(height, 1000), 9000))})
+    page.wait_for_timeout(1500)  # cosmetic only: plotly re-lays out on resize (nothing is checked after it)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def open_offline(browser, **context_options):

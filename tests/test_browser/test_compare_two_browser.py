@@ -2,8 +2,15 @@
 
 import pytest
 
-from tests.test_browser.test_bias_browser import screenshot_whole_page
-from tests.test_browser.test_share_link_browser import copied_link, wait_idle
+from tests.test_browser.conftest import (
+    SLOW,
+    copied_link,
+    rerun_finished,
+    screenshot_whole_page,
+    wait_for_plots,
+    wait_for_tick,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -24,25 +31,23 @@ def test_compare_two_renders_the_counterfactual_pair(app_url, page, browser, tmp
     # through the sidebar, not a deep link: on a deep link Streamlit's frontend probes
     # /compare_two/_stcore/host-config (a 404 console error that is not this page's)
     page.goto(app_url)
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Compare two", exact=True).click(timeout=120_000)
-    page.get_by_role("heading", name="Compare two").wait_for(timeout=120_000)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('he→she'))",
-        timeout=180_000,
-    )
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=180_000)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Compare two", exact=True).click(timeout=SLOW)
+    page.get_by_role("heading", name="Compare two").wait_for(timeout=SLOW)
+    wait_for_tick(page, "he→she")
+    wait_for_plots(page, 4)
     screenshot_whole_page(page, "compare_two_attention.png")
     title = page.evaluate(TITLE_IN_VIEW)  # both lines of the B − A title inside the figure, not cut at its top
     assert title is not None and title["top"] >= 0 and title["bottom"] > title["top"] + 20, title
-    page.get_by_role("tab", name="Attribution").click()
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=180_000)
-    page.get_by_text("Attribution B − A per method").first.wait_for(timeout=60_000)
+    with rerun_finished(page):  # the tab travels in the link: choosing it reruns the page
+        page.get_by_role("tab", name="Attribution").click()
+    wait_for_plots(page, 6)
+    page.get_by_text("Attribution B − A per method").first.wait_for(timeout=SLOW)
     screenshot_whole_page(page, "compare_two_page.png")
     wait_idle(page)
     link = copied_link(page, "tab=Attribution")
     assert "tab=Attribution" in page.url
 
-    with page.expect_download(timeout=120_000) as download:
+    with page.expect_download(timeout=SLOW) as download:
         page.get_by_role("button", name="Save session (.json)").click()
     path = tmp_path / "session.json"
     download.value.save_as(path)
@@ -60,7 +65,8 @@ def test_compare_two_renders_the_counterfactual_pair(app_url, page, browser, tmp
         fresh = other.new_page()
         fresh.set_default_timeout(120_000)
         fresh.goto(link)
-        fresh.get_by_text("Attribution B − A per method").first.wait_for(timeout=180_000)
+        fresh.get_by_text("Attribution B − A per method").first.wait_for(timeout=SLOW)
+        wait_idle(fresh)
         assert fresh.get_by_role("tab", name="Attribution").get_attribute("aria-selected") == "true"
     finally:
         other.close()

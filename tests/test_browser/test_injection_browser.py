@@ -7,7 +7,15 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.test_browser.conftest import open_offline
+from tests.test_browser.conftest import (
+    SLOW,
+    TICKS,
+    open_offline,
+    rerun_finished,
+    wait_for_plots,
+    wait_for_tick,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -16,7 +24,6 @@ HOSTILE = ("<img src=x onerror=alert(1)> <script>alert(2)</script> [click](javas
 SHORT = "<img src=x onerror=alert(1)> <b>bold</b>"
 INJECTED = ("img[src='x'], img[src*='evil.example'], svg[onload], iframe[src^='javascript'], "
             "a[href^='javascript'], script:not([src])")
-TICKS = "[...document.querySelectorAll('.js-plotly-plot .xtick text, .js-plotly-plot .ytick text')]"
 
 
 class Guard:
@@ -33,7 +40,9 @@ class Guard:
             self.external.append(request.url)
 
     def check(self) -> None:
-        self.page.wait_for_timeout(1000)  # let onerror/onload handlers fire if anything was injected
+        # not a synchronisation: a bounded pause so that onerror/onload handlers of anything injected get
+        # the chance to fire before we look (the state itself was waited for by the caller)
+        self.page.wait_for_timeout(1000)
         assert not self.dialogs, f"a script ran: {self.dialogs}"
         assert not self.external, f"fetched from outside localhost: {self.external[:5]}"
         for frame in self.page.frames:
@@ -44,14 +53,9 @@ class Guard:
             assert not injected, (frame.url[:80], injected)
 
 
-def wait_for_tick(page, fragment: str, timeout: int = 120_000) -> None:
-    page.wait_for_function(f"(s) => {TICKS}.some(t => t.textContent.includes(s))", arg=fragment,
-                           timeout=timeout)
-
-
 def open_app(page, app_url, path: str = "") -> None:
     page.goto(app_url)  # the app once first (a deep link on a fresh server shows 'Page not found')
-    page.get_by_role("button", name="Analyse").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
     if path:
         page.goto(app_url + path)
 
@@ -67,16 +71,17 @@ def test_attention_page_and_head_view(app_url, page):
     ticks = page.evaluate(f"() => {TICKS}.map(t => t.textContent)")
     assert any("<" in t for t in ticks) and not any("&lt;" in t for t in ticks), ticks[:40]
     guard.check()
+    wait_idle(page)
     page.get_by_text("Head view", exact=True).click()
     frame = page.frame_locator("iframe").first
-    frame.locator("body").wait_for()
-    page.wait_for_timeout(1500)
-    inner = page.frames[-1].evaluate("() => document.body.innerText")
-    assert "alert" in inner and "<" in inner  # the head view writes tokens as text too
+    # the head view writes tokens as text too: wait until they are drawn
+    frame.locator("body").filter(has_text="alert").wait_for(timeout=SLOW)
+    inner = frame.locator("body").inner_text()
+    assert "alert" in inner and "<" in inner
     guard.check()
     for view in ("Rollout", "Head statistics"):
-        page.get_by_text(view, exact=True).click()
-        page.wait_for_timeout(1500)
+        with rerun_finished(page):
+            page.get_by_text(view, exact=True).click()
         guard.check()
 
 
@@ -87,27 +92,33 @@ def test_sidebar_model_id_and_error_messages(app_url, page):
     box.fill("![x](http://evil.example/p.png)<img src=x onerror=alert(1)>")
     page.get_by_role("button", name="Load model").click()
     error = page.locator("[data-testid='stAlertContentError']").first
-    error.wait_for(timeout=60_000)
+    error.wait_for(timeout=SLOW)
     assert "evil.example" in error.inner_text()  # the id is echoed as text, not as an image
     guard.check()
+    wait_idle(page)
     page.get_by_role("button", name="Back to the bundled default model").click()
-    page.get_by_role("button", name="Analyse").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Back to the bundled default model").wait_for(state="detached", timeout=SLOW)
+    page.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
+    wait_idle(page)
     page.get_by_label("Text", exact=True).fill("   ")
     page.get_by_role("button", name="Analyse").click()
-    page.get_by_text("The text is empty").wait_for(timeout=60_000)
+    page.get_by_text("The text is empty").wait_for(timeout=SLOW)
     guard.check()
 
 
 def test_attribution_page(app_url, page):
     guard = Guard(page)
     open_app(page, app_url, "/attribution")
-    page.get_by_role("button", name="Explain").wait_for(timeout=180_000)
+    page.get_by_role("button", name="Explain").wait_for(timeout=SLOW)
+    page.get_by_text("Faithfulness", exact=True).wait_for(timeout=SLOW)  # the page's first run has drawn
+    wait_idle(page)
     page.get_by_label("Text", exact=True).fill(SHORT)
     labels = page.locator("textarea").nth(1)
     labels.fill("<img src=x onerror=alert(6)>: good | nice\n![n](http://evil.example/n.png): bad | awful")
     page.get_by_role("button", name="Explain").click()
-    wait_for_tick(page, "alert", timeout=300_000)
-    page.get_by_text("Faithfulness", exact=True).wait_for(timeout=300_000)
+    wait_for_tick(page, "alert")  # the new run has started drawing ...
+    page.get_by_text("Faithfulness", exact=True).wait_for(timeout=SLOW)
+    wait_idle(page)  # ... and has finished
     explained = page.locator("[data-testid='stMarkdownContainer']", has_text="Explained:").first.inner_text()
     assert "<img src=x onerror" in explained or "![n](http" in explained, explained  # the label name, as text
     guard.check()
@@ -116,58 +127,67 @@ def test_attribution_page(app_url, page):
 def test_bias_page_upload_and_label(app_url, page):
     guard = Guard(page)
     open_app(page, app_url, "/bias")
-    page.get_by_role("button", name="Run probe").wait_for(timeout=300_000)
+    page.get_by_role("button", name="Run probe").wait_for(timeout=SLOW)
     page.get_by_text("Upload your own identity terms or templates (CSV)").click()
     terms = (b"axis,group,term\nx,<script>alert(7)</script>,<img src=x onerror=alert(8)>\n"
              b"x,![g](http://evil.example/g.png),[t](javascript:alert(9))\n")
     page.locator("[data-testid='stFileUploader']", has_text="Identity terms CSV").locator(
         "input[type='file']").set_input_files(
         {"name": "terms.csv", "mimeType": "text/csv", "buffer": terms})
-    page.get_by_text("Counterfactual token fairness gap per axis").wait_for(timeout=300_000)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=300_000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+    page.get_by_text("Counterfactual token fairness gap per axis").wait_for(timeout=SLOW)
+    wait_for_plots(page, 4)
     # the uploaded group/term names reach the figures as literal text (the default run's figures come first)
     page.wait_for_function(f"() => {TICKS}.some(t => t.textContent.includes('<script>') "
-                           "|| t.textContent.includes('<img'))", timeout=300_000)
+                           "|| t.textContent.includes('<img'))", timeout=SLOW)
+    wait_idle(page)
     guard.check()
     page.get_by_label("Label whose probability is f", exact=True).fill("<img src=x onerror=alert(10)>")
     page.get_by_role("button", name="Run probe").click()
-    page.locator("[data-testid='stAlertContentError']").first.wait_for(timeout=120_000)
+    page.locator("[data-testid='stAlertContentError']").first.wait_for(timeout=SLOW)
     guard.check()
 
 
 def test_lab_step_through_on_the_sidebar_model(app_url, page):
     guard = Guard(page)
     open_app(page, app_url, "/lab")
-    page.get_by_role("heading", name="Attention Lab").wait_for(timeout=120_000)
+    page.get_by_role("heading", name="Attention Lab").wait_for(timeout=SLOW)
     page.get_by_role("tab", name="Step through one head").click()
     page.get_by_text("Sidebar model").click()
-    page.get_by_role("button", name="Step through").wait_for(timeout=120_000)
-    page.locator("text=Recomputed by hand >> visible=true").first.wait_for(timeout=120_000)
-    page.get_by_role("textbox", name="Text", exact=True).fill(SHORT)  # the visible one (not the lab model's)
+    # the sidebar model's own form (its text box replaces the lab model's) and its check, both drawn:
+    # a text typed into the lab model's box while the page was switching would be lost
+    sidebar_text = page.locator(".st-key-lab_step_text_sidebar input")
+    sidebar_text.wait_for(timeout=SLOW)
+    wait_for_tick(page, "[CLS]")  # the sidebar (BERT) model's step-through, not the lab model's
+    page.locator("text=Recomputed by hand >> visible=true").first.wait_for(timeout=SLOW)
+    wait_idle(page)
+    sidebar_text.fill(SHORT)
     page.get_by_role("button", name="Step through", exact=True).click()
     wait_for_tick(page, "alert")
+    wait_idle(page)
     guard.check()
 
 
 def open_from_sidebar(page, app_url, title: str) -> None:
     """Through the navigation (a deep link to these pages makes Streamlit probe a 404 URL first)."""
     page.goto(app_url)
-    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click(timeout=120_000)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click(timeout=SLOW)
 
 
 def test_compare_two_page(app_url, page):
     guard = Guard(page)
     open_from_sidebar(page, app_url, "Compare two")
-    page.get_by_role("button", name="Compare").wait_for(timeout=180_000)
+    page.get_by_role("button", name="Compare").wait_for(timeout=SLOW)
+    wait_for_tick(page, "→")  # the page's first run (the default pair) has drawn
+    wait_idle(page)
     page.get_by_label("Text A", exact=True).fill(HOSTILE)
     page.get_by_label("Text B", exact=True).fill(SHORT + " [b](javascript:alert(11))")
     page.get_by_role("button", name="Compare").click()
-    wait_for_tick(page, "alert", timeout=300_000)
+    wait_for_tick(page, "alert")
+    wait_idle(page)
     guard.check()
-    page.get_by_role("tab", name="Attribution").click()
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
-    wait_for_tick(page, "alert", timeout=300_000)
+    with rerun_finished(page):
+        page.get_by_role("tab", name="Attribution").click()
+    wait_for_tick(page, "alert")
     guard.check()
 
 
@@ -176,10 +196,13 @@ def test_generate_page_with_a_causal_lm(app_url, page, tiny_model_dirs):
     open_from_sidebar(page, app_url, "Generate")
     page.get_by_role("textbox", name="Hugging Face id or local directory").fill(str(tiny_model_dirs["gpt2"]))
     page.get_by_role("button", name="Load model").click()
-    page.get_by_text("Continuation", exact=True).wait_for(timeout=180_000)
+    page.get_by_text("Continuation", exact=True).wait_for(timeout=SLOW)
+    wait_for_plots(page, 3)
+    wait_idle(page)
     page.get_by_label("Prompt", exact=True).fill(SHORT + " <script>alert(12)</script>")
     page.get_by_role("button", name="Generate").click()
-    wait_for_tick(page, "alert", timeout=300_000)
+    wait_for_tick(page, "alert")
+    wait_idle(page)
     guard.check()
 
 
@@ -213,12 +236,14 @@ def _hostile_csv() -> bytes:
 def test_audit_page_upload_and_its_report(app_url, page, browser, tmp_path):
     guard = Guard(page)
     open_from_sidebar(page, app_url, "Audit")
-    page.get_by_text("Upload a file", exact=True).click(timeout=180_000)
-    page.get_by_text("cannot travel in a link").wait_for(timeout=60_000)
+    page.get_by_text("Upload a file", exact=True).click(timeout=SLOW)
+    page.get_by_text("cannot travel in a link").wait_for(timeout=SLOW)
+    wait_idle(page)
     page.locator("[data-testid='stFileUploader']").filter(has_text="CSV, JSON Lines").locator(
         "input[type='file']").set_input_files(
         files=[{"name": "<img src=x onerror=alert(17)>.csv", "mimeType": "text/csv", "buffer": _hostile_csv()}])
-    page.get_by_text("columns: review").wait_for(timeout=120_000)
+    page.get_by_text("columns: review").wait_for(timeout=SLOW)
+    wait_idle(page)
     guard.check()  # file name, column names and the preview
     page.get_by_text("Measure faithfulness").click()  # faster: prediction, attention and Integrated Gradients
     page.locator("[data-testid='stMultiSelect']").filter(has_text="Slice by").locator("input").click()
@@ -226,21 +251,19 @@ def test_audit_page_upload_and_its_report(app_url, page, browser, tmp_path):
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Run audit").click()
-    page.get_by_text("Done: 3 of 3").wait_for(timeout=300_000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+    page.get_by_text("Done: 3 of 3").wait_for(timeout=SLOW)
+    wait_idle(page)
     guard.check()  # gold labels in the accuracy note, the predictions tab
     for tab in ("Top words", "Slices", "Examples"):
-        page.get_by_role("tab", name=tab).click()
-        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                               timeout=300_000)
-        page.wait_for_timeout(1500)
+        with rerun_finished(page):  # the tab is kept in the link: choosing one reruns the page
+            page.get_by_role("tab", name=tab).click()
         if tab == "Slices":
             wait_for_tick(page, "alert(14)")
             ticks = page.evaluate(f"() => {TICKS}.map(t => t.textContent).join(' ')")
             assert "<script>alert(14)</script>" in ticks, ticks[:300]  # slice values drawn as literal text
         guard.check()
 
-    with page.expect_download(timeout=120_000) as download:
+    with page.expect_download(timeout=SLOW) as download:
         page.get_by_role("button", name="report.html").click()
     report = tmp_path / "report.html"
     download.value.save_as(report)
@@ -252,8 +275,8 @@ def test_audit_page_upload_and_its_report(app_url, page, browser, tmp_path):
     offline.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     offline.goto(report.as_uri())
     offline.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length > 0",
-                              timeout=60_000)
-    offline.wait_for_timeout(1000)
+                              timeout=SLOW)
+    offline.wait_for_timeout(1000)  # not a synchronisation: lets handlers of anything injected fire first
     # the figures' JSON holds the hostile strings inside <script> data: only a script *made of* them is injected
     injected = offline.evaluate(
         "(sel) => [...document.querySelectorAll(sel)]"

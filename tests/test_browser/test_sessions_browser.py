@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.test_browser.conftest import wait_idle
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TICKS = "[...document.querySelectorAll('.js-plotly-plot .xtick text')].map(t => t.textContent)"
@@ -18,10 +20,13 @@ def test_three_attention_sessions_and_one_attribution_session_at_once(app_url, b
             pg.set_default_timeout(180_000)
             pg.goto(app_url)
         for pg in pages:
-            pg.get_by_role("button", name="Analyse").wait_for()
+            pg.get_by_role("button", name="Analyse").wait_for(timeout=300_000)
         attribution = pages[-1]
         attribution.goto(app_url + "/attribution")
         attribution.get_by_role("button", name="Explain").wait_for(timeout=300_000)
+        attribution.get_by_text("Faithfulness", exact=True).wait_for(timeout=300_000)  # its first run has drawn
+        for pg in pages:
+            wait_idle(pg)  # a text typed while a page is still running its first run could be reset
         # fill every session first, then submit them together so their runs overlap on the server
         for pg, word in zip(pages, WORDS):
             pg.get_by_label("Text", exact=True).fill(f"Seven {word} rest near the river.")

@@ -5,6 +5,14 @@ same layer, head and text selected."""
 import pytest
 
 from tests.helpers import ARTIFACTS
+from tests.test_browser.conftest import (
+    SLOW,
+    copied_link,
+    rerun_finished,
+    wait_for_tick,
+    wait_for_title,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -12,38 +20,21 @@ TEXT = "Puffins nest on windy cliffs."
 
 
 def choose(page, label: str, option: str) -> None:
-    page.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
-def wait_idle(page) -> None:
-    """Until the app has finished its run (the status widget is gone)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
-
-
-def copied_link(page, *needles: str) -> str:
-    """The text of the sidebar's "Copy link" box once it carries every needle."""
-    box = page.locator('[data-testid="stSidebar"] [data-testid="stCode"] code').first
-    page.wait_for_function(
-        "needles => { const c = document.querySelector('[data-testid=\"stSidebar\"] [data-testid=\"stCode\"] code');"
-        " return c && needles.every(n => c.textContent.includes(n)); }", arg=list(needles), timeout=120_000)
-    return box.text_content().strip()
+    """Pick ``option`` in a selectbox and wait for the run it starts to finish."""
+    with rerun_finished(page):
+        page.get_by_label(label, exact=True).click()
+        page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_a_copied_link_opens_the_same_view_in_a_new_context(app_url, page, browser):
     page.goto(app_url)
-    page.get_by_role("button", name="Analyse").wait_for()
+    page.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
     page.get_by_label("Text", exact=True).fill(TEXT)
     page.get_by_role("button", name="Analyse").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('cliffs'))",
-        timeout=120_000)
+    wait_for_tick(page, "cliffs")
     wait_idle(page)
     choose(page, "Layer", "4")
-    wait_idle(page)
     choose(page, "Head", "7")
-    wait_idle(page)
     link = copied_link(page, "layer=4", "head=7", "Puffins")
     assert link.startswith(app_url), link
     assert page.url.endswith(link[len(app_url):]) or "layer=4" in page.url  # the address bar carries it too
@@ -51,12 +42,11 @@ def test_a_copied_link_opens_the_same_view_in_a_new_context(app_url, page, brows
     other = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         fresh = other.new_page()
-        fresh.set_default_timeout(60_000)
+        fresh.set_default_timeout(120_000)
         fresh.goto(link)
-        fresh.get_by_role("button", name="Analyse").wait_for()
-        fresh.wait_for_function(
-            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.includes('Layer 4 · head 7'))",
-            timeout=120_000)
+        fresh.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
+        wait_for_title(fresh, "Layer 4 · head 7")
+        wait_idle(fresh)
         assert fresh.get_by_label("Text", exact=True).input_value() == TEXT
         assert fresh.get_by_label("Layer", exact=True).input_value() == "4"
         assert fresh.get_by_label("Head", exact=True).input_value() == "7"
@@ -73,14 +63,12 @@ def test_a_saved_session_file_loads_back_in_a_new_context(app_url, page, browser
     from attnviz.session import SessionFile
 
     page.goto(app_url + "/?view=Heatmap&layer=2&head=5")
-    page.get_by_role("button", name="Analyse").wait_for()
+    page.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
     page.get_by_label("Text", exact=True).fill("Gannets dive for fish.")
     page.get_by_role("button", name="Analyse").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot .xtick text')].some(t => t.textContent.includes('fish'))",
-        timeout=120_000)
+    wait_for_tick(page, "fish")
     wait_idle(page)
-    with page.expect_download(timeout=120_000) as download:
+    with page.expect_download(timeout=SLOW) as download:
         page.get_by_role("button", name="Save session (.json)").click()
     path = tmp_path / "session.json"
     download.value.save_as(path)
@@ -94,15 +82,15 @@ def test_a_saved_session_file_loads_back_in_a_new_context(app_url, page, browser
     other = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         fresh = other.new_page()
-        fresh.set_default_timeout(60_000)
+        fresh.set_default_timeout(120_000)
         fresh.goto(app_url)
-        fresh.get_by_role("button", name="Analyse").wait_for()
+        fresh.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
+        wait_idle(fresh)
         fresh.get_by_text("Session file", exact=True).click()
         fresh.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(path))
-        fresh.get_by_text("Session loaded").wait_for(timeout=120_000)
-        fresh.wait_for_function(
-            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.includes('Layer 2 · head 5'))",
-            timeout=120_000)
+        fresh.get_by_text("Session loaded").wait_for(timeout=SLOW)  # kept in the session: it stays up
+        wait_for_title(fresh, "Layer 2 · head 5")
+        wait_idle(fresh)
         assert fresh.get_by_label("Text", exact=True).input_value() == "Gannets dive for fish."
     finally:
         other.close()

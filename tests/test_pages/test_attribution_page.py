@@ -1,22 +1,11 @@
 """The Attribution page through AppTest: methods, agreement, faithfulness, targets and bad input."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from attnviz.ui import MODEL_KEY
+from tests.helpers import chart_specs, click, open_page, strings_in
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 FAST = ["integrated_gradients", "input_x_gradient", "rollout", "grad_attention"]
-
-
-def open_page(model_key=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    if model_key is not None:
-        at.session_state[MODEL_KEY] = model_key
-    at.run()
-    return at.switch_page("pages/attribution.py").run()
 
 
 def explain(at: AppTest, text: str | None = None, methods=None) -> AppTest:
@@ -24,24 +13,23 @@ def explain(at: AppTest, text: str | None = None, methods=None) -> AppTest:
         at.text_area[0].set_value(text)
     if methods is not None:
         at.multiselect[0].set_value(methods)
-    next(b for b in at.button if b.label == "Explain").click()
-    return at.run()
+    return click(at, "Explain")
 
 
 def test_default_methods_render_with_agreement_and_faithfulness():
-    at = open_page()
+    at = open_page("attribution")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Attribution"
     assert any("zero-shot" in m.value for m in at.markdown)
-    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    specs = chart_specs(at)
     assert len(specs) == 4  # token rows, agreement, faithfulness bars, curves
-    assert "Integrated Gradients" in specs[0] and "Grad × attention" in specs[0]
+    assert "Integrated Gradients" in strings_in(specs[0]) and "Grad × attention" in strings_in(specs[0])
     tables = [d.value for d in at.dataframe]
     assert any("random ranking" in t["method"].tolist() for t in tables if "method" in t)
 
 
 def test_custom_labels_and_token_level():
-    at = open_page()
+    at = open_page("attribution")
     at.text_area[1].set_value("sports: football | a match\npolitics: an election | parliament")
     units = next(r for r in at.radio if r.label == "Units")
     units.set_value("token")
@@ -51,17 +39,17 @@ def test_custom_labels_and_token_level():
 
 
 def test_single_method_explains_without_agreement():
-    at = explain(open_page(), "Quiet rain.", ["occlusion"])
+    at = explain(open_page("attribution"), "Quiet rain.", ["occlusion"])
     assert not at.exception and not at.error
     assert any("two or more" in i.value for i in at.info)
 
 
 def test_bad_labels_and_empty_text_are_messages():
-    at = open_page()
+    at = open_page("attribution")
     at.text_area[1].set_value("only: one label")
     at = explain(at, None, FAST)
     assert not at.exception and at.error and "two labels" in at.error[0].value
-    at = explain(open_page(), "   ", FAST)
+    at = explain(open_page("attribution"), "   ", FAST)
     assert not at.exception and at.error and "empty" in at.error[0].value
 
 
@@ -71,7 +59,7 @@ def test_bad_labels_and_empty_text_are_messages():
     ("gpt2", "Once upon a", "Token to explain (empty = the top prediction)"),
 ])
 def test_other_model_kinds_get_their_own_target(tiny_model_dirs, family, text, target_label):
-    at = open_page((str(tiny_model_dirs[family]), "cpu", "float32"))
+    at = open_page("attribution", (str(tiny_model_dirs[family]), "cpu", "float32"))
     labels = [w.label for w in list(at.selectbox) + list(at.text_input)]
     assert target_label in labels
     at = explain(at, text, FAST)

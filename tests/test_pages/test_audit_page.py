@@ -1,25 +1,21 @@
 """The Audit page through AppTest: the sample set, progress, aggregate views, downloads, bad uploads."""
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests import helpers
+from tests.helpers import chart_specs, strings_in
 
 
 def open_page(tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("ATTNVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    return at.switch_page("pages/audit.py").run()
+    return helpers.open_page("audit")
 
 
 def run_audit(at: AppTest, *, limit=3, methods=("saliency", "input_x_gradient")) -> AppTest:
     next(n for n in at.number_input if n.label.startswith("Examples")).set_value(limit)
     next(m for m in at.multiselect if m.label == "Attribution methods").set_value(list(methods))
     next(c for c in at.checkbox if c.label == "Measure faithfulness").set_value(False)
-    next(b for b in at.button if b.label == "Run audit").click()
-    return at.run()
+    return click_run(at)
 
 
 def test_sample_set_runs_with_progress_views_and_downloads(tmp_path, monkeypatch):
@@ -33,7 +29,7 @@ def test_sample_set_runs_with_progress_views_and_downloads(tmp_path, monkeypatch
     assert bars and "Done: 3 of 3" in bars[0].proto.text
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Examples"] == "3 / 3" and metrics["Errors"] == "0"
-    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    specs = [strings_in(spec) for spec in chart_specs(at)]
     assert any("Head patterns" in s for s in specs) and any("Most attributed words" in s for s in specs)
     assert any("Explainer agreement" in s for s in specs) and any("by topic" in s for s in specs)
     downloads = [d.proto.label for d in at.main.get("download_button")]
@@ -50,7 +46,7 @@ def test_no_methods_still_gives_head_statistics_and_upload_asks_for_a_file(tmp_p
     at = run_audit(open_page(tmp_path, monkeypatch), limit=2, methods=())
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("No attribution methods" in i.value for i in at.info)
-    assert any("Head patterns" in c.proto.spec for c in at.get("plotly_chart"))
+    assert any("Head patterns" in strings_in(spec) for spec in chart_specs(at))
     at.radio(key="audit_source").set_value("upload").run()
     assert not at.exception and any("Upload a file of up to 20 MB" in i.value for i in at.info)
 
@@ -58,15 +54,11 @@ def test_no_methods_still_gives_head_statistics_and_upload_asks_for_a_file(tmp_p
 # ------------------------------------------------------------------ links, session files, guidance, presenter
 def open_link(tmp_path, monkeypatch, query: dict) -> AppTest:
     monkeypatch.setenv("ATTNVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.switch_page("pages/audit.py")
-    at.query_params.update(query)
-    return at.run()
+    return helpers.open_link(query, "audit")
 
 
 def click_run(at: AppTest) -> AppTest:
-    next(b for b in at.button if b.label == "Run audit").click()
-    return at.run()
+    return helpers.click(at, "Run audit")
 
 
 LINK = {"method": ["saliency", "input_x_gradient"], "n": "3", "steps": "8", "faith": "0", "pair": "topic",

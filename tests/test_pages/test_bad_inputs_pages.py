@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
 import torch
 from streamlit.testing.v1 import AppTest
@@ -16,8 +15,8 @@ import attnviz
 import attnviz.models.encoding as limits
 from attnviz.ui import MODEL_KEY, get_model
 from tests.bad_inputs import HOSTILE, MODEL_IDS, REFUSED, TEXTS
+from tests.helpers import APP, chart_specs, click, open_page, strings_in
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 DEFAULT = (attnviz.DEFAULT_MODEL_ID, "auto", "float32")
 # one of each kind of trouble, kept short so the pages stay quick
 PAGE_TEXTS = ["empty", "whitespace", "only_controls", "control_and_nul", "emoji", "rtl", "combining",
@@ -32,16 +31,6 @@ def refused_on_page(name: str) -> bool:
     return name in REFUSED and name != "over_char_limit"
 
 
-def open_page(page: str | None = None, model_key=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    if model_key is not None:
-        at.session_state[MODEL_KEY] = model_key
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
 def no_crash(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -53,11 +42,6 @@ def no_live_markup(at: AppTest) -> None:
             body = _CODE.sub("", element.value)
             for pattern in _LIVE:
                 assert not pattern.search(body), (kind, element.value[:300])
-
-
-def click(at: AppTest, label: str) -> AppTest:
-    next(b for b in at.button if b.label == label).click()
-    return at.run()
 
 
 # ------------------------------------------------------------------------- attention
@@ -77,7 +61,7 @@ def test_attention_page_survives_the_corpus_and_keeps_serving():
     at = click(at, "Analyse")
     no_crash(at)
     assert not at.error
-    labels = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["x"]
+    labels = chart_specs(at)[1]["data"][0]["x"]
     assert "leaves" in labels
 
 
@@ -214,7 +198,7 @@ def test_attribution_page_survives_the_corpus_and_keeps_serving():
 
 # ------------------------------------------------------------------------- bias
 def test_bias_page_hostile_uploads_and_labels():
-    at = open_page("pages/bias.py")
+    at = open_page("bias")
     hostile_terms = (b"axis,group,term\n"
                      b"x,<script>alert(1)</script>,<img src=x onerror=alert(1)>\n"
                      b"x,![g](http://evil.example/g.png),[t](javascript:alert(2))\n")
@@ -234,7 +218,7 @@ def test_bias_page_hostile_uploads_and_labels():
     assert not at.error, [e.value for e in at.error]
     groups = next(d.value for d in at.dataframe if "mean_output" in d.value)
     assert "<script>alert(1)</script>" in set(groups["group"])  # kept as data, escaped when drawn
-    for spec in (c.proto.spec for c in at.get("plotly_chart")):
+    for spec in map(strings_in, chart_specs(at)):
         assert "<script>" not in spec and "<img" not in spec
     # malformed and oversized uploads
     for data in (b"\x00\xffbinary", b"axis,group,term\n" + b"x,A,t\n" * 200_000, b'"open,quote\n1,2'):
@@ -247,7 +231,7 @@ def test_bias_page_hostile_uploads_and_labels():
 
 # ------------------------------------------------------------------------- lab
 def test_lab_page_text_inputs_survive_the_corpus():
-    at = open_page("pages/lab.py")
+    at = open_page("lab")
     try_key = "lab_try_text_associative_recall"
     for name in ["empty", "control_and_nul", "emoji", "markdown_image", "svg_onload", "over_char_limit"]:
         at.text_input(key=try_key).set_value(TEXTS[name]).run()

@@ -1,22 +1,10 @@
 """The Bias probes page through AppTest: each probe on the default model and on tiny random models,
 and bad uploads shown as messages."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from attnviz.ui import MODEL_KEY
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def open_page(model_key=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    if model_key is not None:
-        at.session_state[MODEL_KEY] = model_key
-    at.run()
-    return at.switch_page("pages/bias.py").run()
+from tests.helpers import chart_specs, open_page, strings_in
 
 
 def choose(at: AppTest, probe: str) -> AppTest:
@@ -35,13 +23,13 @@ def ok(at: AppTest) -> None:
 
 
 def test_counterfactual_probe_on_the_default_model():
-    at = open_page()
+    at = open_page("bias")
     ok(at)
     assert at.title[0].value == "Bias probes"
     assert any("p(positive | x)" in m.value for m in at.markdown)
-    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    charts = chart_specs(at)
     assert len(charts) == 4  # group means, gaps, identity share, heads × groups
-    assert any("Which heads attend" in c for c in charts)
+    assert any("Which heads attend" in strings_in(c) for c in charts)
     axes = table_with(at, "ctf_gap")
     assert set(axes["axis"]) == {"gender", "ethnicity", "religion"} and (axes["ctf_gap"] > 0).all()
     assert any(b.label == "Everything (JSON)" for b in at.get("download_button"))
@@ -52,7 +40,7 @@ def test_counterfactual_probe_on_the_default_model():
 
 
 def test_weat_probe_on_the_default_model():
-    at = choose(open_page(), "weat")
+    at = choose(open_page("bias"), "weat")
     ok(at)
     table = table_with(at, "effect_size")
     flowers = table[table["test"].str.startswith("flowers")].iloc[0]
@@ -62,7 +50,7 @@ def test_weat_probe_on_the_default_model():
 
 
 def test_pairs_probe_needs_a_language_model():
-    at = choose(open_page(), "pairs")
+    at = choose(open_page("bias"), "pairs")
     ok(at)
     assert any("language-model head" in i.value for i in at.info)
 
@@ -70,7 +58,7 @@ def test_pairs_probe_needs_a_language_model():
 @pytest.mark.parametrize("family,probe", [("bert-mlm", "pairs"), ("bert-mlm", "counterfactual"),
                                           ("bert-classifier", "counterfactual"), ("gpt2", "pairs")])
 def test_probes_on_tiny_models(tiny_model_dirs, family, probe):
-    at = open_page((str(tiny_model_dirs[family]), "cpu", "float32"))
+    at = open_page("bias", (str(tiny_model_dirs[family]), "cpu", "float32"))
     at = choose(at, probe)
     ok(at)
     if probe == "pairs":
@@ -80,7 +68,7 @@ def test_probes_on_tiny_models(tiny_model_dirs, family, probe):
 
 
 def test_bad_upload_is_a_message_not_an_exception():
-    at = open_page()
+    at = open_page("bias")
     uploader = next(u for u in at.file_uploader if u.label.startswith("Identity terms"))
     uploader.set_value(("terms.csv", "axis,group,term\nreligion,Muslim,Müslim\n".encode("latin-1"), "text/csv"))
     at = at.run()
@@ -96,7 +84,7 @@ def test_bad_upload_is_a_message_not_an_exception():
 
 
 def test_a_valid_upload_is_used():
-    at = open_page()
+    at = open_page("bias")
     uploader = next(u for u in at.file_uploader if u.label.startswith("Identity terms"))
     uploader.set_value(("terms.csv", b"axis,group,term\nsize,small,small\nsize,tall,tall\n", "text/csv"))
     at = at.run()

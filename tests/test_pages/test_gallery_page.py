@@ -1,23 +1,19 @@
 """The example gallery through AppTest: every example loads on its page with one click and renders."""
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from attnviz.examples import GALLERY, load_comparisons, load_examples
+from tests.helpers import chart_specs, open_link, strings_in
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 EXAMPLES = load_examples()
 
 
 def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.switch_page(f"pages/{page}.py")
-    if page == "attribution":
-        at.query_params["method"] = ["saliency", "rollout"]  # two fast explainers keep the test short
-    return at.run()
+    # two fast explainers keep the attribution tests short
+    return open_link({"method": ["saliency", "rollout"]} if page == "attribution" else {}, page)
 
 
 def load(at: AppTest, page: str, example_id: str) -> AppTest:
@@ -32,7 +28,7 @@ def test_every_example_loads_on_its_page(example):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.text_area[0].value == example.text
     assert any(example.look_for[:40] in c.value for c in at.caption)
-    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    specs = chart_specs(at)
     if example.view == "Head view":
         html = str(at.get("iframe")[0].proto)
         assert "suitcase" in html  # the example's tokens are drawn
@@ -43,7 +39,7 @@ def test_every_example_loads_on_its_page(example):
         if example.pair:
             assert at.text_input(key="attention_pair").value == example.pair
         if example.view in ("Heatmap", "Model view"):
-            tokens = json.loads(specs[-1])["data"][0]["x"]
+            tokens = specs[-1]["data"][0]["x"]
             last_word = example.text.rstrip(".").split()[-1].lower()
             assert last_word in tokens, tokens  # the example's own tokens are on the axis
             if example.pair:
@@ -51,13 +47,13 @@ def test_every_example_loads_on_its_page(example):
                 assert "music" in words and words.count("[SEP]") == 2, words
     else:
         first_word = example.text.split()[0].lower()
-        assert first_word in specs[0].lower()
+        assert first_word in strings_in(specs[0]).lower()
 
 
 def test_an_example_also_loads_on_the_other_page():
     at = load(open_page("attribution"), "attribution", "trophy_small")
     assert not at.exception and not at.error
-    assert at.text_area[0].value.endswith("too small.") and "small" in at.get("plotly_chart")[0].proto.spec
+    assert at.text_area[0].value.endswith("too small.") and "small" in strings_in(chart_specs(at)[0])
 
 
 COMPARISONS = load_comparisons()
@@ -70,10 +66,7 @@ def test_the_gallery_pairs_the_swap_examples_for_compare_two():
 
 @pytest.mark.parametrize("comparison", COMPARISONS, ids=[c.id for c in COMPARISONS])
 def test_every_pair_fills_text_a_and_text_b_on_compare_two(comparison):
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.switch_page("pages/compare_two.py")
-    at.query_params["method"] = ["saliency"]  # one fast explainer keeps the test short
-    at.run()
+    at = open_link({"method": ["saliency"]}, "compare_two")  # one fast explainer keeps the test short
     at = load(at, "compare", comparison.id)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.text_area(key="compare_text_a").value == comparison.a.text
@@ -82,7 +75,7 @@ def test_every_pair_fills_text_a_and_text_b_on_compare_two(comparison):
     assert at.query_params.get("tab") == (None if comparison.view == "Attention" else comparison.view)
     assert any(comparison.look_for[:40] in c.value for c in at.caption)
     # the one-word swap is aligned as one position "a→b" in the B − A heatmap
-    x = json.loads(at.get("plotly_chart")[2].proto.spec)["data"][0]["x"]
+    x = chart_specs(at)[2]["data"][0]["x"]
     swapped = [t for t in x if "→" in t]
     assert len(swapped) == 1, x
     old, new = swapped[0].split("→")

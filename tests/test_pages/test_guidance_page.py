@@ -1,13 +1,11 @@
 """Guidance through AppTest: every view on every page shows its own "What am I looking at?" paragraph."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from attnviz.guidance import GUIDANCE
+from tests.helpers import open_link
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 VIEWS = ["Model view", "Head view", "Heatmap", "Mean over heads", "Rollout", "Head statistics"]
 
 
@@ -15,16 +13,9 @@ def guides(at: AppTest) -> list[str]:
     return [e.markdown[0].value for e in at.expander if e.label == "What am I looking at?"]
 
 
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.switch_page(f"pages/{page}.py")
-    at.query_params.update(query or {})
-    return at.run()
-
-
 @pytest.mark.parametrize("view", VIEWS)
 def test_each_attention_view_explains_itself(view):
-    at = open_page("attention", {"view": view})
+    at = open_link({"view": view}, "attention")
     assert not at.exception
     assert guides(at) == [GUIDANCE[f"attention/{view}"]]
 
@@ -37,6 +28,6 @@ def test_each_attention_view_explains_itself(view):
     ("lab", {}, ["lab/train", "lab/step", "lab/files"]),
 ])
 def test_other_pages_explain_their_views(page, query, keys):
-    at = open_page(page, query)
+    at = open_link(query, page)
     assert not at.exception
     assert guides(at) == [GUIDANCE[k] for k in keys]

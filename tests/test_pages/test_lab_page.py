@@ -1,17 +1,13 @@
 """The Attention Lab page through AppTest: it renders, trains a few steps, stops, steps through a head."""
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.helpers import click, open_page
 
 
 def lab_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("pages/lab.py").run()
+    at = open_page("lab")
     assert not at.exception, at.exception
     return at
 
@@ -52,7 +48,7 @@ def test_changing_the_task_loads_its_recipe_and_builds_a_new_model():
     assert any("press" in i.value for i in at.info)  # the old model no longer matches the settings
     at.selectbox(key="lab_score").set_value("cosine")
     at.selectbox(key="lab_mask").set_value("causal").run()
-    at.button[[b.label for b in at.button].index("Build a new model")].click().run()
+    click(at, "Build a new model")
     trainer = at.session_state["lab_trainer"]
     assert trainer.task.name == "copy" and trainer.config.score == "cosine" and trainer.config.mask == "causal"
     assert not at.exception and not at.info
@@ -71,7 +67,7 @@ def test_step_through_the_sidebar_model(score):
 def test_the_digits_task_renders():
     at = lab_page()
     at.selectbox(key="lab_task").set_value("digits").run()
-    at.button[[b.label for b in at.button].index("Build a new model")].click().run()
+    click(at, "Build a new model")
     assert not at.exception
     assert at.session_state["lab_trainer"].config.is_image_model
     assert at.radio(key="lab_step_source").value == "sidebar"

@@ -1,28 +1,15 @@
 """Shareable links through AppTest: a link's settings open the same view, the URL follows the widgets,
 tampered links are ignored with a notice, and the model travels in the link."""
 
-import json
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from attnviz.ui import MODEL_KEY
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def open_link(query: dict, page: str | None = None, timeout: float = 240) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    if page is not None:
-        at.switch_page(page)
-    at.query_params.update(query)
-    return at.run()
+from tests.helpers import chart_specs, click, open_link, strings_in
 
 
 def heatmap_title(at: AppTest) -> str:
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return spec["layout"]["title"]["text"]
+    return chart_specs(at)[0]["layout"]["title"]["text"]
 
 
 def test_attention_link_opens_the_same_view():
@@ -33,7 +20,7 @@ def test_attention_link_opens_the_same_view():
     assert at.selectbox(key="attention_layer").value == 4 and at.selectbox(key="attention_head").value == 7
     assert at.segmented_control(key="attention_view").value == "Heatmap"
     assert at.toggle(key="attention_hide_special").value is True
-    spec = at.get("plotly_chart")[0].proto.spec
+    spec = strings_in(chart_specs(at)[0])
     assert heatmap_title(at).startswith("Layer 4 · head 7")
     assert "pebbles" in spec and "[CLS]" not in spec
 
@@ -45,7 +32,7 @@ def test_the_url_and_the_copy_link_follow_the_widgets():
     at.selectbox(key="attention_layer").set_value(2)
     at.selectbox(key="attention_head").set_value(11).run()
     at.text_area[0].set_value("Herons wait patiently.")
-    next(b for b in at.button if b.label == "Analyse").click().run()
+    click(at, "Analyse")
     assert at.query_params == {"view": "Heatmap", "layer": "2", "head": "11", "text": "Herons wait patiently."}
     link = at.sidebar.code[0].value
     assert "view=Heatmap" in link and "layer=2" in link and "head=11" in link
@@ -57,7 +44,7 @@ def test_a_link_round_trips_into_a_fresh_session():
     first.segmented_control(key="attention_view").set_value("Mean over heads").run()
     first.selectbox(key="attention_layer").set_value(5).run()
     first.text_area[0].set_value("Two words.")
-    next(b for b in first.button if b.label == "Analyse").click().run()
+    click(first, "Analyse")
     second = open_link({k: v for k, v in first.query_params.items()})
     assert not second.exception and not second.warning
     assert second.segmented_control(key="attention_view").value == "Mean over heads"
@@ -100,19 +87,19 @@ def test_a_session_lab_model_is_left_out_of_the_link(default_handle):
 
 def test_attribution_link():
     at = open_link({"text": "Terrible pacing but a wonderful ending.", "method": ["saliency", "rollout"],
-                    "units": "token"}, page="pages/attribution.py")
+                    "units": "token"}, page="attribution")
     assert not at.exception and not at.error and not at.warning
     assert at.multiselect(key="attribution_methods").value == ["saliency", "rollout"]
     assert at.radio(key="attribution_level").value == "token"
-    assert "wonderful" in at.get("plotly_chart")[0].proto.spec
+    assert "wonderful" in strings_in(chart_specs(at)[0])
     assert at.query_params["method"] == ["saliency", "rollout"]
 
 
 def test_bias_and_lab_links():
-    at = open_link({"probe": "weat", "steps": "8"}, page="pages/bias.py")
+    at = open_link({"probe": "weat", "steps": "8"}, page="bias")
     assert not at.exception and not at.warning and at.radio(key="bias_probe").value == "weat"
     assert at.query_params == {"probe": "weat", "steps": "8"}
-    at = open_link({"task": "copy", "layers": "1", "lr": "0.01", "shift": "1"}, page="pages/lab.py")
+    at = open_link({"task": "copy", "layers": "1", "lr": "0.01", "shift": "1"}, page="lab")
     assert not at.exception and not at.warning
     assert at.selectbox(key="lab_task").value == "copy" and at.selectbox(key="lab_layers").value == 1
     assert at.select_slider(key="lab_lr").value == 0.01 and at.toggle(key="lab_shift").value is True

@@ -2,22 +2,19 @@
 settings and model, and bad or tampered files give a clear error, never a trace."""
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from attnviz.session import SessionFile
 from attnviz.ui import MODEL_KEY
+from tests.helpers import click, open_link
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 DEFAULT = ("sentence-transformers/all-MiniLM-L6-v2", "auto", "float32")
 
 
 def fresh(page: str = "attention") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.switch_page(f"pages/{page}.py")
-    return at.run()
+    return open_link({}, page)
 
 
 def upload(at: AppTest, page: str, data: bytes) -> AppTest:
@@ -30,9 +27,9 @@ def test_every_page_offers_save_and_load():
         at = fresh(page)
         if page == "attribution":
             at.multiselect(key="attribution_methods").set_value(["saliency"])
-            next(b for b in at.button if b.label == "Explain").click().run()
+            click(at, "Explain")
         if page == "bias":
-            next(b for b in at.button if b.label == "Run probe").click().run()
+            click(at, "Run probe")
         assert not at.exception
         assert at.file_uploader(key=f"session_upload_{page}")
         assert [b for b in at.sidebar.get("download_button") if b.label == "Save session (.json)"], page
@@ -46,7 +43,7 @@ def test_a_saved_session_restores_the_view(tiny_model_dirs):
     first.selectbox(key="attention_head").set_value(9).run()
     long_text = "A long text that is kept in full by session files. " * 60  # too long for a link
     first.text_area[0].set_value(long_text)
-    next(b for b in first.button if b.label == "Analyse").click().run()
+    click(first, "Analyse")
     assert "text" not in first.query_params and any("Too long for a link" in c.value for c in first.sidebar.caption)
     state = dict(first.query_params)
     state["text"] = long_text
