@@ -11,6 +11,9 @@ pytestmark = pytest.mark.browser
 
 
 def analyse(page, text):
+    # the Analyse button is drawn early in the page's first run: typing and clicking while that run is still
+    # going can be lost, so wait for it to finish first
+    wait_idle(page)
     box = page.get_by_label("Text", exact=True)
     box.fill(text)
     page.get_by_role("button", name="Analyse").click()

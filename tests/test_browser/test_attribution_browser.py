@@ -13,6 +13,7 @@ def test_attribution_page_shows_methods_agreement_and_faithfulness(app_url, page
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app_url + "/attribution")
     page.get_by_role("button", name="Explain").wait_for(timeout=SLOW)
+    wait_idle(page)  # the page's first run is over (typing during it can be lost)
     page.get_by_label("Text", exact=True).fill("A tender, funny film with a dull middle.")
     page.get_by_role("button", name="Explain").click()
     wait_for_tick(page, "tender")

@@ -58,6 +58,8 @@ def open_app(page, app_url, path: str = "") -> None:
     page.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
     if path:
         page.goto(app_url + path)
+    else:
+        wait_idle(page)  # the first run is over (typing during it can be lost)
 
 
 def test_attention_page_and_head_view(app_url, page):

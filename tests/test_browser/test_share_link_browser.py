@@ -29,6 +29,7 @@ def choose(page, label: str, option: str) -> None:
 def test_a_copied_link_opens_the_same_view_in_a_new_context(app_url, page, browser):
     page.goto(app_url)
     page.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
+    wait_idle(page)  # the first run is over (typing during it can be lost)
     page.get_by_label("Text", exact=True).fill(TEXT)
     page.get_by_role("button", name="Analyse").click()
     wait_for_tick(page, "cliffs")
@@ -64,6 +65,7 @@ def test_a_saved_session_file_loads_back_in_a_new_context(app_url, page, browser
 
     page.goto(app_url + "/?view=Heatmap&layer=2&head=5")
     page.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
+    wait_idle(page)
     page.get_by_label("Text", exact=True).fill("Gannets dive for fish.")
     page.get_by_role("button", name="Analyse").click()
     wait_for_tick(page, "fish")
