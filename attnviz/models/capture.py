@@ -26,24 +26,35 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMa
 IMPLEMENTATION = "attnviz"
 
 
+#: which call this is: (id of the attention module, how many times it ran before in this forward). A
+#: module shared by several layers (ALBERT) runs once per layer, so its id alone does not name a layer.
+CallKey = tuple[int, int]
+
+
 @dataclass
 class Capture:
-    """Weights recorded during one forward, in call order: (module, weights[batch, heads, q, k])."""
+    """Weights recorded during one forward, in call order: (call key, module, weights[batch, heads, q, k])."""
 
-    wants: Callable[[torch.nn.Module], bool]
-    records: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
-    #: optional destination per module (id → [b, h, q, k] float32 tensor): the weights are computed in
-    #: place there, so a caller that preallocates one [layers, ...] array pays for no copies.
-    buffers: dict[int, torch.Tensor] = field(default_factory=dict)
+    wants: Callable[[CallKey], bool]
+    records: list[tuple[CallKey, torch.nn.Module, torch.Tensor]] = field(default_factory=list)
+    #: optional destination per call (call key → [b, h, q, k] float32 tensor): the weights are computed
+    #: in place there, so a caller that preallocates one [layers, ...] array pays for no copies.
+    buffers: dict[CallKey, torch.Tensor] = field(default_factory=dict)
+    calls: dict[int, int] = field(default_factory=dict)
+
+    def next_call(self, module: torch.nn.Module) -> CallKey:
+        count = self.calls.get(id(module), 0)
+        self.calls[id(module)] = count + 1
+        return id(module), count
 
 
 _CURRENT: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("attnviz_capture", default=None)
 
 
 @contextlib.contextmanager
-def capture(wants: Callable[[torch.nn.Module], bool] = lambda m: True,
-            buffers: dict[int, torch.Tensor] | None = None) -> Iterator[Capture]:
-    """Record attention weights of the modules for which ``wants(module)`` is true, in this thread only."""
+def capture(wants: Callable[[CallKey], bool] = lambda key: True,
+            buffers: dict[CallKey, torch.Tensor] | None = None) -> Iterator[Capture]:
+    """Record attention weights of the calls for which ``wants(call key)`` is true, in this thread only."""
     cap = Capture(wants, buffers=buffers or {})
     token = _CURRENT.set(cap)
     try:
@@ -65,7 +76,8 @@ def attention_forward(
     **kwargs,
 ):
     cap = _CURRENT.get()
-    if cap is None or not cap.wants(module):
+    call = cap.next_call(module) if cap is not None else None
+    if cap is None or not cap.wants(call):
         kwargs.pop("output_attentions", None)
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
@@ -74,9 +86,9 @@ def attention_forward(
     weights, output = explicit_attention(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
         is_causal=is_causal, position_bias=position_bias, softcap=kwargs.get("softcap"),
-        out=cap.buffers.get(id(module)),
+        out=cap.buffers.get(call),
     )
-    cap.records.append((module, weights))  # still in the graph when gradients are on (grad × attention)
+    cap.records.append((call, module, weights))  # still in the graph when gradients are on (grad × attention)
     return output, weights
 
 
