@@ -16,6 +16,7 @@ from ..attention import extract_attention
 from ..attribution import attribute
 from ..errors import ModelLoadError, ResourceError
 from . import capture as _capture
+from . import families as _families
 from .encoding import MAX_ATTENTION_VALUES, MAX_TEXT_CHARS, AttentionSite, Encoding, encode
 from .loading import (
     choose_model_class,
@@ -60,6 +61,7 @@ class ModelHandle:
         self.sentence_max_length = min(sentence_max_length or self.max_length, self.max_length)
         self._lock = threading.Lock()  # only for the one-time site map
         self._sites: dict[_capture.CallKey, AttentionSite] | None = None
+        self._heads: int | None = None  # heads seen in the weights of the first forward
         #: why this model runs on the eager path (None while it captures natively)
         self.eager_reason: str | None = None if self.captures_natively else "it does not take attnviz's implementation"
 
@@ -71,6 +73,9 @@ class ModelHandle:
 
     @property
     def num_heads(self) -> int:
+        self.attention_sites()  # the heads the weights really have (ConvBERT keeps half as attention heads)
+        if self._heads:
+            return self._heads
         return int(getattr(self.config, "num_attention_heads", None) or getattr(self.config, "num_heads", 0)
                    or getattr(self.config, "n_head", 0))
 
@@ -179,6 +184,7 @@ class ModelHandle:
                 self._switch_to_eager(f"only {counts.get('self', 0)} of {self.num_layers} layers reported weights "
                                       "through the attention interface")
                 return {}
+            self._heads = int(cap.records[0][2].shape[1])
             self._sites = sites
             return sites
 
@@ -212,7 +218,9 @@ class ModelHandle:
         except Exception as exc:  # noqa: BLE001 - typed error, never a raw exception
             raise ModelLoadError(f"{self.name}: {reason}, and its eager forward fails "
                                  f"({type(exc).__name__}: {str(exc)[:200]}).") from exc
-        self._eager_records(out, None)  # raises ModelLoadError when the eager path has no weights either
+        records = self._eager_records(out, None)  # raises ModelLoadError when the eager path has none either
+        if records:
+            self._heads = int(next(iter(records.values())).shape[1])
 
     def _some_token_id(self) -> int:
         tok = self.tokenizer
@@ -267,6 +275,10 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
     config = load_config(resolved, revision=revision, trust_remote_code=trc, local_files_only=offline)
+    refused = _families.refusal(getattr(config, "model_type", ""))
+    if refused:
+        raise ModelLoadError(f"attnviz does not support '{resolved.display_name}' ({config.model_type}): {refused}")
+    eager_reason = _families.eager_only(getattr(config, "model_type", ""))
     model_class = choose_model_class(config)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.source, revision=revision, trust_remote_code=trc,
@@ -277,7 +289,8 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
                   local_files_only=offline)
     try:
         try:
-            model = model_class.from_pretrained(resolved.source, attn_implementation=_capture.IMPLEMENTATION, **kwargs)
+            implementation = "eager" if eager_reason else _capture.IMPLEMENTATION
+            model = model_class.from_pretrained(resolved.source, attn_implementation=implementation, **kwargs)
         except (OSError, torch.OutOfMemoryError):
             raise
         except Exception:  # noqa: BLE001 - any failure to take our implementation (Falcon: KeyError): eager
@@ -302,6 +315,8 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
     handle = ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
                          pooling=sentence_pooling(resolved, revision, offline), device=dev,
                          sentence_max_length=sentence_max_length(resolved, revision, offline))
+    if eager_reason:
+        handle.eager_reason = eager_reason
     handle.attention_sites()  # learn the sites now: a model that reports no weights switches to eager here
     return handle
 
