@@ -17,6 +17,10 @@ REFUSED: dict[str, str] = {
     "layoutlmv3": "LayoutLMv3 is a document model: it needs token bounding boxes (and images), not text alone.",
     "lilt": "LiLT is a layout model: it needs the bounding box of every token (bbox), not text alone.",
     "lxmert": "LXMERT is a vision-and-language model: it needs visual features with the text.",
+    "udop": "UDOP is a document model: it needs token bounding boxes (bbox), not text alone.",
+    "vilt": "ViLT is a vision-and-language model: it needs an image with the text.",
+    "yoso": "YOSO approximates attention by hashing: it reports no attention weights.",
+    "xlstm": "xLSTM is a recurrent model: it has no token-to-token attention weights.",
 }
 
 EAGER_ONLY: dict[str, str] = {

@@ -80,6 +80,19 @@ class ModelHandle:
                    or getattr(self.config, "n_head", 0))
 
     @property
+    def kv_groups(self) -> tuple[tuple[int, ...], ...] | None:
+        """Grouped-query attention: the query heads that share each key/value head (None: one each).
+
+        transformers repeats key/value head j for query heads j·g … j·g + g − 1 (g = heads / kv heads).
+        """
+        heads = self.num_heads
+        kv = getattr(self.config, "num_key_value_heads", None)
+        if not isinstance(kv, int) or kv <= 0 or kv >= heads or heads % kv:
+            return None
+        size = heads // kv
+        return tuple(tuple(range(g * size, (g + 1) * size)) for g in range(kv))
+
+    @property
     def readout(self) -> str:
         """How a single score per input token is read off a token×token map for this model."""
         if self.pooling:
@@ -90,7 +103,7 @@ class ModelHandle:
         return {
             "name": self.name, "kind": self.kind, "layers": self.num_layers, "heads": self.num_heads,
             "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
-            "max_tokens": self.max_length, "pooling": self.pooling,
+            "max_tokens": self.max_length, "pooling": self.pooling, "kv_groups": self.kv_groups,
             "attention_capture": "attnviz (sdpa unless weights are asked for)" if self.captures_natively
             else f"eager output_attentions ({self.eager_reason})",
         }

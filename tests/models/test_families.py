@@ -80,3 +80,22 @@ def test_a_failing_forward_on_our_path_falls_back_to_eager(family_dirs, monkeypa
     text = random_sentence(rng, 5)
     ref = eager_attentions(family_dirs["albert"], handle.encode(text).inputs, "AlbertForMaskedLM")
     np.testing.assert_allclose(handle.attention(text).attentions, ref, atol=1e-5)
+
+
+def test_grouped_query_attention_names_the_heads_that_share_keys(tmp_path, family_dirs, rng):
+    """Llama with 4 query heads over 2 key/value heads: heads (0, 1) share one, (2, 3) the other."""
+    config = transformers.LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                      num_key_value_heads=2, intermediate_size=64, vocab_size=200,
+                                      max_position_embeddings=128, pad_token_id=0, bos_token_id=5, eos_token_id=6)
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path)
+    small_tokenizer().save_pretrained(tmp_path)
+    handle = attnviz.load_model(tmp_path)
+    assert handle.kv_groups == ((0, 1), (2, 3))
+    text = random_sentence(rng, 7)
+    result = handle.attention(text)
+    assert result.meta["kv_groups"] == [[0, 1], [2, 3]]
+    ref = eager_attentions(tmp_path, handle.encode(text).inputs, "LlamaForCausalLM")
+    np.testing.assert_allclose(result.attentions, ref, atol=1e-5)
+    one_each = attnviz.load_model(family_dirs["albert"])
+    assert one_each.kv_groups is None and "kv_groups" not in one_each.attention(text).meta
