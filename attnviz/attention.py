@@ -312,7 +312,9 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
         decoder_tokens=dec_tokens, decoder_kinds=dec_kinds,
         decoder_attentions=gather("decoder") if dec_tokens else None,
         cross_attentions=gather("cross") if dec_tokens else None,
-        meta={"max_tokens": handle.max_length, "device": str(handle.device)},
+        meta={"max_tokens": handle.max_length, "device": str(handle.device),
+              **({"kv_groups": [list(g) for g in groups]} if (groups := getattr(handle, "kv_groups", None))
+                 else {})},
     )
     return result
 

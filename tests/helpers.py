@@ -90,3 +90,46 @@ def z_of(spec: dict, trace: int = 0) -> np.ndarray:
         shape = tuple(int(v) for v in str(z["shape"]).split(","))
         return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape).astype(float)
     return np.asarray(z, dtype=float)
+
+
+# ------------------------------------------------------------------ tiny models of any family
+TINY_WORDS = ["river", "engineer", "quietly", "bright", "table", "seven", "music", "under", "paper", "storm",
+              "walked", "green", "because", "city", "never", "open", "heavy", "dog", "sings", "winter",
+              "the", "cat", "sat", "on", "mat", "a", "and", "is", "was", "it", "of", "to", "in"]
+TINY_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<s>", "</s>"]
+
+
+def small_tokenizer(max_length: int = 64):
+    """A WordPiece tokenizer of ~150 ids (specials, characters, a few words), built offline.
+
+    Ids: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4, <s>=5, </s>=6; it adds [CLS] … [SEP]."""
+    import string
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = TINY_SPECIALS + chars + ["##" + c for c in string.ascii_lowercase + string.digits] + TINY_WORDS
+    ids = {t: i for i, t in enumerate(dict.fromkeys(vocab))}
+    core = Tokenizer(models.WordPiece(vocab=ids, unk_token="[UNK]"))
+    core.normalizer = normalizers.BertNormalizer(lowercase=True)
+    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    core.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(tokenizer_object=core, model_max_length=max_length, pad_token="[PAD]",
+                                   unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                   bos_token="<s>", eos_token="</s>")
+
+
+def eager_attentions(source, inputs, arch: str | None = None) -> np.ndarray:
+    """[layers, heads, n, n] of the model's own eager ``output_attentions`` (loaded independently)."""
+    import torch
+    import transformers
+
+    cls = getattr(transformers, arch) if arch else transformers.AutoModel
+    model = cls.from_pretrained(str(source), attn_implementation="eager").eval()
+    with torch.no_grad():
+        out = model(**inputs, output_attentions=True)
+    return torch.stack([t[0] for t in out.attentions]).numpy()

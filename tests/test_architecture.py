@@ -19,7 +19,8 @@ PACKAGE = ROOT / "attnviz"
 #: layer and the layers below, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("attnviz.errors", "attnviz.version", "attnviz.runtime", "attnviz.serialise")),
-    ("encoding", ("attnviz.models", "attnviz.models.capture", "attnviz.models.encoding", "attnviz.models.loading")),
+    ("encoding", ("attnviz.models", "attnviz.models.capture", "attnviz.models.encoding", "attnviz.models.families",
+                  "attnviz.models.loading")),
     ("targets", ("attnviz.models.targets",)),
     ("results", ("attnviz.attention", "attnviz.metrics")),
     ("attribution", ("attnviz.attribution",)),

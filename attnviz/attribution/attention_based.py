@@ -39,16 +39,16 @@ def grad_attention(ctx):
         raise InputError("Gradient-weighted attention needs attnviz's attention capture, which this model "
                          "could not take.")
     sites = handle.attention_sites()
-    self_modules = {mid for mid, s in sites.items() if s.stack == "self"}
+    self_calls = {key for key, s in sites.items() if s.stack == "self"}
     # The weights are frozen, so the graph needs one input that asks for gradients: the embeddings.
     kwargs = {"inputs_embeds": ctx.embeds.clone().requires_grad_(True), "attention_mask": ctx.attention_mask}
     if ctx.token_type_ids is not None:
         kwargs["token_type_ids"] = ctx.token_type_ids
-    with torch.enable_grad(), _capture.capture(lambda m: id(m) in self_modules) as cap:
+    with torch.enable_grad(), _capture.capture(lambda key: key in self_calls) as cap:
         outputs = handle.model(**kwargs)
         value = ctx.scorer.fn(outputs, ctx.attention_mask, ctx.input_ids)[0]
-        order = sorted(cap.records, key=lambda r: sites[id(r[0])].layer)
-        weights = [w for _, w in order]
+        order = sorted(cap.records, key=lambda r: sites[r[0]].layer)
+        weights = [w for _, _, w in order]
         grads = torch.autograd.grad(value, weights)
     n = ctx.n
     relevance = torch.eye(n, dtype=torch.float64)

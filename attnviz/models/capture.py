@@ -26,24 +26,35 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMa
 IMPLEMENTATION = "attnviz"
 
 
+#: which call this is: (id of the attention module, how many times it ran before in this forward). A
+#: module shared by several layers (ALBERT) runs once per layer, so its id alone does not name a layer.
+CallKey = tuple[int, int]
+
+
 @dataclass
 class Capture:
-    """Weights recorded during one forward, in call order: (module, weights[batch, heads, q, k])."""
+    """Weights recorded during one forward, in call order: (call key, module, weights[batch, heads, q, k])."""
 
-    wants: Callable[[torch.nn.Module], bool]
-    records: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
-    #: optional destination per module (id → [b, h, q, k] float32 tensor): the weights are computed in
-    #: place there, so a caller that preallocates one [layers, ...] array pays for no copies.
-    buffers: dict[int, torch.Tensor] = field(default_factory=dict)
+    wants: Callable[[CallKey], bool]
+    records: list[tuple[CallKey, torch.nn.Module, torch.Tensor]] = field(default_factory=list)
+    #: optional destination per call (call key → [b, h, q, k] float32 tensor): the weights are computed
+    #: in place there, so a caller that preallocates one [layers, ...] array pays for no copies.
+    buffers: dict[CallKey, torch.Tensor] = field(default_factory=dict)
+    calls: dict[int, int] = field(default_factory=dict)
+
+    def next_call(self, module: torch.nn.Module) -> CallKey:
+        count = self.calls.get(id(module), 0)
+        self.calls[id(module)] = count + 1
+        return id(module), count
 
 
 _CURRENT: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("attnviz_capture", default=None)
 
 
 @contextlib.contextmanager
-def capture(wants: Callable[[torch.nn.Module], bool] = lambda m: True,
-            buffers: dict[int, torch.Tensor] | None = None) -> Iterator[Capture]:
-    """Record attention weights of the modules for which ``wants(module)`` is true, in this thread only."""
+def capture(wants: Callable[[CallKey], bool] = lambda key: True,
+            buffers: dict[CallKey, torch.Tensor] | None = None) -> Iterator[Capture]:
+    """Record attention weights of the calls for which ``wants(call key)`` is true, in this thread only."""
     cap = Capture(wants, buffers=buffers or {})
     token = _CURRENT.set(cap)
     try:
@@ -65,7 +76,16 @@ def attention_forward(
     **kwargs,
 ):
     cap = _CURRENT.get()
-    if cap is None or not cap.wants(module):
+    call = cap.next_call(module) if cap is not None else None
+    sinks, softcap = kwargs.get("s_aux"), kwargs.get("softcap")
+    if (cap is None or not cap.wants(call)) and (sinks is not None or softcap is not None):
+        # sdpa has no attention sinks (GPT-OSS: it would silently drop them) nor softcapping (Gemma 2:
+        # it refuses): these run the explicit formula, without keeping the weights.
+        return explicit_attention(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal,
+            position_bias=position_bias, softcap=softcap, sinks=sinks,
+        )[::-1]
+    if cap is None or not cap.wants(call):
         kwargs.pop("output_attentions", None)
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
@@ -73,19 +93,20 @@ def attention_forward(
         )
     weights, output = explicit_attention(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-        is_causal=is_causal, position_bias=position_bias, softcap=kwargs.get("softcap"),
-        out=cap.buffers.get(id(module)),
+        is_causal=is_causal, position_bias=position_bias, softcap=softcap, sinks=sinks,
+        out=cap.buffers.get(call),
     )
-    cap.records.append((module, weights))  # still in the graph when gradients are on (grad × attention)
+    cap.records.append((call, module, weights))  # still in the graph when gradients are on (grad × attention)
     return output, weights
 
 
 def explicit_attention(
     module, query, key, value, attention_mask, *, dropout=0.0, scaling=None, is_causal=None,
-    position_bias=None, softcap=None, out=None,
+    position_bias=None, softcap=None, sinks=None, out=None,
 ):
     """softmax(QKᵀ·scaling + bias + mask)·V with the masking rules of transformers' sdpa path.
 
+    ``sinks`` (GPT-OSS): one logit per head joins each row's softmax and is dropped after it.
     Shapes: query [b, h, q, d], key/value [b, h_kv, k, d]; returns weights [b, h, q, k] and the
     output [b, q, h, d] (the layout every transformers attention function returns). With ``out`` (a
     float32 [b, h, q, k] tensor, no gradient) the weights are computed in place there.
@@ -103,7 +124,8 @@ def explicit_attention(
         kv_len = q_len
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
 
-    in_place = out is not None and query.dtype == torch.float32 and not torch.is_grad_enabled()
+    in_place = (out is not None and query.dtype == torch.float32 and not torch.is_grad_enabled()
+                and sinks is None)
     if in_place and out.shape == (query.shape[0], query.shape[1], q_len, kv_len):
         scores = torch.matmul(query, key.transpose(-1, -2), out=out)
     else:
@@ -112,7 +134,7 @@ def explicit_attention(
     if scale != 1.0:
         scores.mul_(scale)
     if softcap is not None:
-        scores = torch.tanh(scores / softcap).mul_(softcap)
+        scores = torch.tanh(scores / softcap) * softcap  # not in place: tanh keeps its output for backward
     if position_bias is not None:
         scores = scores + position_bias
     lowest = torch.finfo(scores.dtype).min
@@ -124,7 +146,14 @@ def explicit_attention(
     if causal:
         upper = torch.ones(q_len, kv_len, dtype=torch.bool, device=scores.device).triu_(1)
         scores.masked_fill_(upper, lowest)
-    if in_place and scores.data_ptr() == out.data_ptr():
+    if sinks is not None:  # one learnt logit per head that takes its share of the row, then is dropped
+        sink = sinks.reshape(1, -1, 1, 1).to(scores.dtype).expand(scores.shape[0], -1, q_len, 1)
+        combined = torch.cat([scores, sink], dim=-1)
+        combined = combined - combined.amax(dim=-1, keepdim=True)
+        weights = torch.softmax(combined, dim=-1, dtype=torch.float32)[..., :-1]
+        if out is not None and out.shape == weights.shape:
+            out.copy_(weights)
+    elif in_place and scores.data_ptr() == out.data_ptr():
         weights = torch.softmax(scores, dim=-1, out=out)  # row-wise, safe in place
     else:
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32)

@@ -10,12 +10,13 @@ import os
 import threading
 
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, PretrainedConfig
 
 from ..attention import extract_attention
 from ..attribution import attribute
 from ..errors import ModelLoadError, ResourceError
 from . import capture as _capture
+from . import families as _families
 from .encoding import MAX_ATTENTION_VALUES, MAX_TEXT_CHARS, AttentionSite, Encoding, encode
 from .loading import (
     choose_model_class,
@@ -59,7 +60,10 @@ class ModelHandle:
         #: where sentence embeddings are truncated (sentence-transformers' own max_seq_length)
         self.sentence_max_length = min(sentence_max_length or self.max_length, self.max_length)
         self._lock = threading.Lock()  # only for the one-time site map
-        self._sites: dict[int, AttentionSite] | None = None
+        self._sites: dict[_capture.CallKey, AttentionSite] | None = None
+        self._heads: int | None = None  # heads seen in the weights of the first forward
+        #: why this model runs on the eager path (None while it captures natively)
+        self.eager_reason: str | None = None if self.captures_natively else "it does not take attnviz's implementation"
 
     # ------------------------------------------------------------------ facts
     @property
@@ -69,8 +73,24 @@ class ModelHandle:
 
     @property
     def num_heads(self) -> int:
+        self.attention_sites()  # the heads the weights really have (ConvBERT keeps half as attention heads)
+        if self._heads:
+            return self._heads
         return int(getattr(self.config, "num_attention_heads", None) or getattr(self.config, "num_heads", 0)
                    or getattr(self.config, "n_head", 0))
+
+    @property
+    def kv_groups(self) -> tuple[tuple[int, ...], ...] | None:
+        """Grouped-query attention: the query heads that share each key/value head (None: one each).
+
+        transformers repeats key/value head j for query heads j·g … j·g + g − 1 (g = heads / kv heads).
+        """
+        heads = self.num_heads
+        kv = getattr(self.config, "num_key_value_heads", None)
+        if not isinstance(kv, int) or kv <= 0 or kv >= heads or heads % kv:
+            return None
+        size = heads // kv
+        return tuple(tuple(range(g * size, (g + 1) * size)) for g in range(kv))
 
     @property
     def readout(self) -> str:
@@ -83,9 +103,9 @@ class ModelHandle:
         return {
             "name": self.name, "kind": self.kind, "layers": self.num_layers, "heads": self.num_heads,
             "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
-            "max_tokens": self.max_length, "pooling": self.pooling,
+            "max_tokens": self.max_length, "pooling": self.pooling, "kv_groups": self.kv_groups,
             "attention_capture": "attnviz (sdpa unless weights are asked for)" if self.captures_natively
-            else "eager output_attentions",
+            else f"eager output_attentions ({self.eager_reason})",
         }
 
     # --------------------------------------------------------------- encoding
@@ -108,12 +128,12 @@ class ModelHandle:
                 if not need_weights:
                     return self.model(**inputs), {}
                 if self.captures_natively:
-                    wanted = {mid for mid, s in sites.items() if capture_sites is None or capture_sites(s)}
-                    by_module = {mid: buffers[s] for mid, s in sites.items() if buffers and s in buffers}
-                    with _capture.capture(lambda m: id(m) in wanted, by_module) as cap:
+                    wanted = {key for key, s in sites.items() if capture_sites is None or capture_sites(s)}
+                    by_call = {key: buffers[s] for key, s in sites.items() if buffers and s in buffers}
+                    with _capture.capture(lambda key: key in wanted, by_call) as cap:
                         out = self.model(**inputs)
-                    for module, weights in cap.records:
-                        records[sites[id(module)]] = weights
+                    for key, _module, weights in cap.records:
+                        records[sites[key]] = weights
                 else:
                     out = self.model(**inputs, output_attentions=True)
                     records = self._eager_records(out, capture_sites)
@@ -141,35 +161,79 @@ class ModelHandle:
                     records[site] = weights
         return records
 
-    def attention_sites(self) -> dict[int, AttentionSite]:
-        """Which module is which layer of which stack, learnt once from a 3-token forward.
+    def attention_sites(self) -> dict[_capture.CallKey, AttentionSite]:
+        """Which attention call is which layer of which stack, learnt once from a 3-token forward.
 
-        Encoder and decoder inputs of different lengths tell self, decoder and cross attention apart
-        by shape, whatever the modules are called.
+        Keys are call keys (module id, how many times that module ran before in the forward), so a
+        module shared by several layers (ALBERT) names one layer per call. Encoder and decoder inputs of
+        different lengths tell self, decoder and cross attention apart by shape, whatever the modules
+        are called. A model whose attention modules do not all go through the attention interface
+        (MPNet, DeBERTa-v2, BLOOM's ALiBi...) reports fewer layers than it has: it is switched to the
+        eager path here, once, and this returns {}.
         """
         if self._sites is not None or not self.captures_natively:
             return self._sites or {}
         with self._lock:
-            if self._sites is not None:
-                return self._sites
-            ids = torch.tensor([[self._some_token_id()] * 3], device=self.device)
-            inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-            if self.kind == "encoder-decoder":
-                inputs["decoder_input_ids"] = ids[:, :2]
-            with torch.inference_mode(), _capture.capture() as cap:
-                self.model(**inputs)
-            sites: dict[int, AttentionSite] = {}
+            if self._sites is not None or not self.captures_natively:
+                return self._sites or {}
+            inputs = self._probe_inputs()
+            try:
+                with torch.inference_mode(), _capture.capture() as cap:
+                    self.model(**inputs)
+            except Exception as exc:  # noqa: BLE001 - any failure of the custom path: the eager path
+                self._switch_to_eager(f"its forward fails with attnviz's implementation ({type(exc).__name__})")
+                return {}
+            sites: dict[_capture.CallKey, AttentionSite] = {}
             counts: dict[str, int] = {}
-            for module, weights in cap.records:
+            for key, _module, weights in cap.records:
                 q, k = weights.shape[-2:]
                 stack = "self" if (q, k) == (3, 3) else "decoder" if (q, k) == (2, 2) else "cross"
-                if id(module) not in sites:
-                    sites[id(module)] = AttentionSite(stack, counts.get(stack, 0))
-                    counts[stack] = counts.get(stack, 0) + 1
+                sites[key] = AttentionSite(stack, counts.get(stack, 0))
+                counts[stack] = counts.get(stack, 0) + 1
             if not sites:
-                raise ModelLoadError(f"{self.name}: no attention module reported weights.")
+                self._switch_to_eager("no attention module reported weights through the attention interface")
+                return {}
+            if counts.get("self", 0) < self.num_layers:
+                self._switch_to_eager(f"only {counts.get('self', 0)} of {self.num_layers} layers reported weights "
+                                      "through the attention interface")
+                return {}
+            self._heads = int(cap.records[0][2].shape[1])
             self._sites = sites
             return sites
+
+    def _probe_inputs(self) -> dict:
+        ids = torch.tensor([[self._some_token_id()] * 3], device=self.device)
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        if self.kind == "encoder-decoder":
+            inputs["decoder_input_ids"] = ids[:, :2]
+        return inputs
+
+    def _switch_to_eager(self, reason: str) -> None:
+        """Run this model on the eager path from now on (``output_attentions``), checking it reports weights."""
+        try:
+            if getattr(self.model, "_can_set_attn_implementation", lambda: True)():
+                self.model.set_attn_implementation("eager")
+            # Models that do not follow the attention interface (BLOOM, MPNet...) only warn and keep the
+            # old setting, which still shapes their masks (sdpa-style): set it on every config directly.
+            for module in self.model.modules():
+                config = getattr(module, "config", None)
+                if isinstance(config, PretrainedConfig) and config._attn_implementation != "eager":
+                    config._attn_implementation = "eager"
+        except Exception as exc:  # noqa: BLE001 - a model that cannot switch is refused with a reason
+            raise ModelLoadError(f"{self.name}: {reason}, and it cannot switch to eager attention "
+                                 f"({type(exc).__name__}: {str(exc)[:200]}).") from exc
+        self.captures_natively = False
+        self.eager_reason = reason
+        self._sites = None
+        try:
+            with torch.inference_mode():
+                out = self.model(**self._probe_inputs(), output_attentions=True)
+        except Exception as exc:  # noqa: BLE001 - typed error, never a raw exception
+            raise ModelLoadError(f"{self.name}: {reason}, and its eager forward fails "
+                                 f"({type(exc).__name__}: {str(exc)[:200]}).") from exc
+        records = self._eager_records(out, None)  # raises ModelLoadError when the eager path has none either
+        if records:
+            self._heads = int(next(iter(records.values())).shape[1])
 
     def _some_token_id(self) -> int:
         tok = self.tokenizer
@@ -224,6 +288,10 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
     config = load_config(resolved, revision=revision, trust_remote_code=trc, local_files_only=offline)
+    refused = _families.refusal(getattr(config, "model_type", ""))
+    if refused:
+        raise ModelLoadError(f"attnviz does not support '{resolved.display_name}' ({config.model_type}): {refused}")
+    eager_reason = _families.eager_only(getattr(config, "model_type", ""))
     model_class = choose_model_class(config)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.source, revision=revision, trust_remote_code=trc,
@@ -234,10 +302,11 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
                   local_files_only=offline)
     try:
         try:
-            model = model_class.from_pretrained(resolved.source, attn_implementation=_capture.IMPLEMENTATION, **kwargs)
-        except ValueError as exc:
-            if "attn_implementation" not in str(exc) and "attention" not in str(exc).lower():
-                raise
+            implementation = "eager" if eager_reason else _capture.IMPLEMENTATION
+            model = model_class.from_pretrained(resolved.source, attn_implementation=implementation, **kwargs)
+        except (OSError, torch.OutOfMemoryError):
+            raise
+        except Exception:  # noqa: BLE001 - any failure to take our implementation (Falcon: KeyError): eager
             model = model_class.from_pretrained(resolved.source, attn_implementation="eager", **kwargs)
     except OSError as exc:
         msg = str(exc)
@@ -251,14 +320,18 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         raise ModelLoadError(_load_failed(resolved.display_name, exc)) from exc
     except torch.OutOfMemoryError as exc:
         raise ResourceError(f"{resolved.display_name} does not fit in {dev} memory.", retry_on_cpu=True) from exc
-    except Exception as exc:  # operator-enabled remote code can raise anything: still a typed error
-        if not trc:
-            raise
-        raise remote_code_failed(resolved.display_name, exc) from exc
+    except Exception as exc:  # anything else (remote code, a family's own bug): still a typed error
+        if trc:
+            raise remote_code_failed(resolved.display_name, exc) from exc
+        raise ModelLoadError(_load_failed(resolved.display_name, exc)) from exc
     model.to(dev)
-    return ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
-                       pooling=sentence_pooling(resolved, revision, offline), device=dev,
-                       sentence_max_length=sentence_max_length(resolved, revision, offline))
+    handle = ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
+                         pooling=sentence_pooling(resolved, revision, offline), device=dev,
+                         sentence_max_length=sentence_max_length(resolved, revision, offline))
+    if eager_reason:
+        handle.eager_reason = eager_reason
+    handle.attention_sites()  # learn the sites now: a model that reports no weights switches to eager here
+    return handle
 
 
 def from_pretrained_model(model, tokenizer, *, name: str | None = None, pooling: str | None = None) -> ModelHandle:
@@ -269,7 +342,7 @@ def from_pretrained_model(model, tokenizer, *, name: str | None = None, pooling:
     """
     try:
         model.set_attn_implementation(_capture.IMPLEMENTATION)
-    except (ValueError, AttributeError, NotImplementedError):
+    except Exception:  # noqa: BLE001 - any failure to take our implementation: eager
         model.set_attn_implementation("eager")
     dev = next(model.parameters()).device
     return ModelHandle(model, tokenizer, name=name or getattr(model.config, "_name_or_path", "custom") or "custom",
