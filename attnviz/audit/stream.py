@@ -223,6 +223,34 @@ class ShardStore:
 
 
 # ------------------------------------------------------------------ the run
+def _stoppable(items, cancel):
+    for item in items:
+        if item[3] is False and is_set(cancel):
+            return
+        yield item
+
+
+def run_chunk(engine: BatchEngine, frame: pd.DataFrame | None, batch_size: int, slice_columns) -> list[ExampleResult]:
+    """The results of one prepared chunk in frame order, run in padded batches of similar lengths."""
+    if frame is None or not len(frame):
+        return []
+    texts, pairs = frame["text"].tolist(), frame["text_pair"].tolist()
+    order = sorted(range(len(frame)), key=lambda i: len(texts[i]) + len(pairs[i] or ""))
+    results: list = [None] * len(frame)
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        for i, result in zip(batch, engine.run([(texts[i], pairs[i]) for i in batch])):
+            results[i] = with_row(result, frame, i, slice_columns)
+    return results
+
+
+def local_compute(engine, items, batch_size, slice_columns):
+    """The local engine: ``items`` are (shard, prepared frame, stored results or None, stored?); yields
+    (shard, results, stored?) in the same order."""
+    for k, frame, found, was_stored in items:
+        yield k, (found if was_stored else run_chunk(engine, frame, batch_size, slice_columns)), was_stored
+
+
 @dataclass(frozen=True)
 class StreamedAudit:
     """What :func:`stream_audit` did: the report files, the headline numbers and how it ran."""
@@ -244,8 +272,9 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
                  compute: Callable | None = None, engine_info: dict | None = None) -> StreamedAudit:
     """Audit the rows of ``data`` (a file, a directory or a glob) chunk by chunk into ``out_dir``.
 
-    ``compute(chunks)`` (the Ray engine's hook) takes an iterator of (shard number, prepared frame) and
-    yields (shard number, results in frame order); by default each chunk runs here in padded batches.
+    ``compute(items)`` (the Ray engine's hook) takes an iterator of (shard, prepared frame, stored results
+    or None, stored?) and yields (shard, results in frame order, stored?) in the same order; by default
+    (:func:`local_compute`) each chunk runs here in padded batches.
     """
     settings = settings or AuditSettings()
     if handle.kind == "encoder-decoder":
@@ -300,20 +329,6 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
             used += 0 if frame is None else len(frame)
             yield k, frame if frame is not None else None
 
-    def local(chunk_iter):
-        for k, frame in chunk_iter:
-            if frame is None or not len(frame):
-                yield k, frame, []
-                continue
-            texts, pairs = frame["text"].tolist(), frame["text_pair"].tolist()
-            order = sorted(range(len(frame)), key=lambda i: len(texts[i]) + len(pairs[i] or ""))
-            results: list = [None] * len(frame)
-            for start in range(0, len(order), settings.batch_size):
-                batch = order[start:start + settings.batch_size]
-                for i, result in zip(batch, engine.run([(texts[i], pairs[i]) for i in batch])):
-                    results[i] = with_row(result, frame, i, columns.slices)
-            yield k, frame, results
-
     def resumable(chunk_iter):
         """Shards already on disk pass through; the others go to the engine."""
         nonlocal resumed, resumed_rows
@@ -328,23 +343,20 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
             else:
                 yield k, frame, None, False
 
+
     def run_all():
-        runner = compute if compute is not None else (lambda it: ((kk, rr) for kk, _, rr in local(it)))
-        for k, frame, found, was_stored in resumable(chunks()):
-            if was_stored:
-                yield k, found
-                continue
-            if is_set(cancel):
-                return
-            for kk, results in runner(iter([(k, frame)])):
-                store.write(kk, results)
-                yield kk, results
+        """(shard, results) in shard order: stored shards as they are, the others computed and then stored."""
+        runner = compute or (lambda items: local_compute(engine, items, settings.batch_size, columns.slices))
+        for k, results, was_stored in runner(_stoppable(resumable(chunks()), cancel)):
+            if not was_stored:
+                store.write(k, results)
+            yield k, results
 
     done = 0
     for k, results in run_all():
         shards += 1
         done += len(results)
-        computed += 0 if results and results[0].from_cache else len(results)
+        computed += 0 if k in resumed_ids else len(results)
         partial.add(results)
         for row in example_rows(results[:1], settings.methods, engine.label_names or [], tuple(slice_columns),
                                 pairs=True):
