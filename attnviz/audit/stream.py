@@ -346,7 +346,7 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
 
     def run_all():
         """(shard, results) in shard order: stored shards as they are, the others computed and then stored."""
-        runner = compute or (lambda items: local_compute(engine, items, settings.batch_size, columns.slices))
+        runner = compute or (lambda items: local_compute(engine, items, settings.batch_size, tuple(slice_columns)))
         for k, results, was_stored in runner(_stoppable(resumable(chunks()), cancel)):
             if not was_stored:
                 store.write(k, results)
