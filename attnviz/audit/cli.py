@@ -20,7 +20,7 @@ from .dataset import SAMPLE_SETS, load_dataset
 from .ray_engine import ray_audit
 from .report import write_report
 from .run import AuditSettings, run_audit
-from .stream import stream_audit
+from .stream import check_input, stream_audit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +131,8 @@ def _finish(summary: dict, total: int, notes, files) -> int:
 
 def _streamed(args, settings) -> int:
     data = str(SAMPLE_SETS.get(args.data, args.data))
+    check_input(data, text_column=args.text_column, label_column=args.label_column, pair_column=args.pair_column,
+                slice_columns=args.slice_column)
     handle = load_model(args.model, device=args.device, revision=args.revision, offline=not args.allow_download)
     options = dict(text_column=args.text_column, label_column=args.label_column, pair_column=args.pair_column,
                    slice_columns=args.slice_column, limit=args.limit, chunk_rows=args.chunk_rows,

@@ -180,6 +180,22 @@ def _prepare_chunk(chunk: pd.DataFrame, columns: _Columns, offset: int):
     return frame, ds.skipped_empty
 
 
+def check_input(data, *, text_column=None, label_column="auto", pair_column=None, slice_columns=()) -> None:
+    """Refuse a missing file, an unknown format or a missing column from the first rows (before a model loads).
+
+    Raises:
+        InputError: as :func:`stream_audit` would, only sooner.
+    """
+    files, fmt = input_files(data)
+    for chunk in read_chunks(files, fmt, 64):
+        names = list(chunk.columns)
+        label = ("label" if "label" in names else None) if label_column == "auto" else label_column
+        _prepare_chunk(chunk, _Columns(text_column or guess_text_column(chunk), label, pair_column,
+                                       tuple(slice_columns)), 0)
+        return
+    raise InputError(f"'{data}' has no rows.")
+
+
 # ------------------------------------------------------------------ shards
 class ShardStore:
     """``out/results/part-NNNNN.parquet``: columns ``row_id`` (the file row) and ``result`` (ExampleResult JSON);

@@ -14,7 +14,20 @@ ray = pytest.importorskip("ray")
 SETTINGS = AuditSettings(methods=("saliency",), faithfulness=False, batch_size=4)
 
 
-def test_ray_report_equals_the_local_engine(default_handle, tmp_path):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (starting one takes ~20 s on 2 cores); ray_audit leaves it running."""
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": root, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}})
+    yield
+    ray.shutdown()
+
+
+def test_ray_report_equals_the_local_engine(default_handle, tmp_path, local_ray):
     from attnviz.audit.ray_engine import ray_audit
 
     options = dict(slice_columns=["topic"], limit=8, chunk_rows=3, images=False)
