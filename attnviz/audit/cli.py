@@ -16,9 +16,11 @@ from ..attribution import METHODS
 from ..errors import AttnvizError
 from ..models.handle import load_model
 from . import aggregate
-from .dataset import load_dataset
+from .dataset import SAMPLE_SETS, load_dataset
+from .ray_engine import ray_audit
 from .report import write_report
 from .run import AuditSettings, run_audit
+from .stream import check_input, stream_audit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=None, help="hub id or local directory (default: the bundled MiniLM)")
     parser.add_argument("--revision", default=None, help="hub revision to pin (branch, tag or commit)")
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, mps")
-    parser.add_argument("--data", required=True, help="CSV, JSONL or Parquet file, or a sample set name (reviews)")
+    parser.add_argument("--data", required=True, help="CSV, JSONL or Parquet file, a directory or glob of Parquet "
+                        "shards, or a sample set name (reviews)")
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
     parser.add_argument("--methods", nargs="*", default=["integrated_gradients"], choices=sorted(METHODS),
                         metavar="METHOD", help=f"attribution methods (default integrated_gradients): "
@@ -50,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--engine", choices=["local", "memory", "ray"], default="local",
+                        help="local (default): stream the file in chunks, per-example results as Parquet shards in "
+                             "OUT/results/ (a re-run resumes from them); memory: the whole file in memory (≤ 20 MB) "
+                             "with the per-example cache; ray: like local, on a Ray cluster (pip install -r "
+                             "requirements-ray.txt)")
+    parser.add_argument("--chunk-rows", type=int, default=1024, help="input rows per shard (streamed engines)")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+    parser.add_argument("--workers", type=int, default=None, help="Ray workers, one model each (default 1)")
     parser.add_argument("--allow-download", action="store_true",
                         help="let --model come from the hub (default: the local cache or a directory only)")
     return parser
@@ -62,6 +73,11 @@ class TextProgress:
         self.stream, self.width, self.started = stream, width, time.perf_counter()
 
     def __call__(self, done: int, total: int, message: str) -> None:
+        if total is None:  # streamed without a row limit: the number of rows is not known ahead
+            rate = done / max(1e-9, time.perf_counter() - self.started)
+            self.stream.write(f"\r{done:>7} examples  {rate:6.1f} ex/s  {message[:40]:<40}")
+            self.stream.flush()
+            return
         fraction = done / total if total else 1.0
         filled = int(round(self.width * fraction))
         rate = done / max(1e-9, time.perf_counter() - self.started)
@@ -77,11 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(max(1, args.threads))
     try:
-        dataset = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
-                               pair_column=args.pair_column, slice_columns=args.slice_column, limit=args.limit)
         settings = AuditSettings(methods=tuple(args.methods), n_steps=args.n_steps, batch_size=args.batch_size,
                                  faithfulness=not args.no_faithfulness, seed=args.seed,
                                  bias_axes=tuple(args.bias_axes))
+        if args.engine != "memory":
+            return _streamed(args, settings)
+        dataset = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
+                               pair_column=args.pair_column, slice_columns=args.slice_column, limit=args.limit)
         # Offline unless asked: HF_HUB_OFFLINE set here would come too late (transformers is imported).
         handle = load_model(args.model, device=args.device, revision=args.revision, offline=not args.allow_download)
         cache_dir = None if args.no_cache else (args.cache_dir or True)
@@ -97,15 +115,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = aggregate.summary(result)
+    return _finish(summary, result.total, [*dataset.notes, *files.notes], files)
+
+
+def _finish(summary: dict, total: int, notes, files) -> int:
     acc = "" if summary["accuracy"] is None else f", accuracy {summary['accuracy']:.1%}"
-    print(f"audited {summary['ok']} of {result.total} examples ({summary['errors']} errors, "
+    print(f"audited {summary['ok']} of {total} examples ({summary['errors']} errors, "
           f"{summary['cache_hits']} from cache){acc}")
-    for note in [*dataset.notes, *files.notes]:
+    for note in notes:
         print(f"note: {note}")
     print(f"wrote {files.html}, {files.json.name}, {files.csv.name}"
           + (f" and {len(files.images)} figure files in {files.out_dir / 'figures'}" if files.images else ""))
-    return 0 if summary["ok"] == result.total else 1
+    return 0 if summary["ok"] == total and not summary["cancelled"] else 1
 
+
+def _streamed(args, settings) -> int:
+    data = str(SAMPLE_SETS.get(args.data, args.data))
+    check_input(data, text_column=args.text_column, label_column=args.label_column, pair_column=args.pair_column,
+                slice_columns=args.slice_column)
+    handle = load_model(args.model, device=args.device, revision=args.revision, offline=not args.allow_download)
+    options = dict(text_column=args.text_column, label_column=args.label_column, pair_column=args.pair_column,
+                   slice_columns=args.slice_column, limit=args.limit, chunk_rows=args.chunk_rows,
+                   images=not args.no_images, progress=None if args.quiet else TextProgress())
+    try:
+        if args.engine == "ray":
+            done = ray_audit(handle, data, args.out, settings, address=args.address, workers=args.workers or 1,
+                             model=args.model, device=args.device, revision=args.revision,
+                             offline=not args.allow_download, **options)
+        else:
+            done = stream_audit(handle, data, args.out, settings, **options)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished shards are in OUT/results/; run the same command again to resume",
+              file=sys.stderr)
+        return 1
+    return _finish(done.summary, done.total, [*done.notes, *done.files.notes], done.files)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -40,31 +40,113 @@ class ReportFiles:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+# ------------------------------------------------------------------ tables
+class ReportTables:
+    """The aggregate tables a report shows, from an :class:`AuditResult` in memory (``ReportTables(result)``)
+    or from merged :class:`~attnviz.audit.aggregate.Partial` aggregates of a streamed run
+    (``ReportTables.streamed(...)``): the same tables either way."""
+
+    def __init__(self, result: AuditResult | None = None):
+        self.result = result
+        if result is not None:
+            self.provenance, self.settings, self.dataset = result.provenance, result.settings, result.dataset
+            self.total, self.cancelled, self.bias = result.total, result.cancelled, result.bias
+            self.methods, self.slice_columns = result.methods, result.slice_columns
+            self.label_names = result.label_names
+            self.partial = None
+            self._table = None
+
+    @classmethod
+    def streamed(cls, partial: aggregate.Partial, *, provenance: dict, settings: dict, dataset: dict, total: int,
+                 cancelled: bool, cache_hits: int, label_names, bias: dict, table_head: pd.DataFrame,
+                 first_target: str) -> ReportTables:
+        self = cls()
+        self.provenance, self.settings, self.dataset, self.total = provenance, settings, dataset, total
+        self.cancelled, self.cache_hits, self.bias, self.label_names = cancelled, cache_hits, bias, tuple(label_names)
+        self.methods, self.slice_columns = tuple(settings.get("methods", ())), partial.slice_columns
+        self.partial, self._table, self._first_target = partial, table_head, first_target
+        return self
+
+    def _whole_table(self) -> pd.DataFrame:
+        if self._table is None:
+            self._table = self.result.to_dataframe()
+        return self._table
+
+    def head_summary(self):
+        return aggregate.head_summary(self.result) if self.partial is None else self.partial.head_summary()
+
+    def top_tokens(self, method):
+        return aggregate.top_tokens(self.result, method) if self.partial is None else self.partial.top_tokens(method)
+
+    def accuracy(self):
+        return aggregate.accuracy(self.result) if self.partial is None else self.partial.accuracy(self.label_names)
+
+    def agreement(self):
+        return aggregate.agreement(self.result) if self.partial is None else self.partial.agreement()
+
+    def faithfulness(self):
+        return aggregate.faithfulness(self.result) if self.partial is None else self.partial.faithfulness()
+
+    def faithfulness_summary(self):
+        return aggregate.faithfulness_summary_of(self.faithfulness())
+
+    def slices(self, column):
+        if self.partial is None:
+            return aggregate.slices(self.result, column)
+        return self.partial.slices(column, self.label_names)
+
+    def summary(self) -> dict:
+        if self.partial is None:
+            return aggregate.summary(self.result)
+        return self.partial.summary(self.label_names, total=self.total, cancelled=self.cancelled,
+                                    cache_hits=self.cache_hits, bias=self.bias)
+
+    def outputs(self) -> pd.DataFrame:
+        return self._whole_table() if self.partial is None else self.partial.outputs_frame()
+
+    def table_head(self, rows: int) -> tuple[pd.DataFrame, int]:
+        """The first ``rows`` rows of results.csv and how many it has."""
+        if self.partial is None:
+            table = self._whole_table()
+            return table.head(rows), len(table)
+        return self._table.head(rows), self.partial.examples
+
+    def first_target(self) -> str:
+        if self.partial is None:
+            return self.result.examples[0].target if self.result.ok else ""
+        return self._first_target
+
+
+def _tables(source) -> ReportTables:
+    return source if isinstance(source, ReportTables) else ReportTables(source)
+
+
 # ------------------------------------------------------------------ figures
-def build_figures(result: AuditResult) -> dict:
+def build_figures(result: AuditResult | ReportTables) -> dict:
     """{name: plotly Figure} of every aggregate view (the same in the page, the HTML and the images)."""
-    heads = aggregate.head_summary(result)
+    t = _tables(result)
+    heads = t.head_summary()
     figs = {
         "head_patterns": afigs.head_pattern_map(heads),
         "head_special": afigs.head_statistic_map(heads, "special", title="Mean attention to [CLS] + [SEP] per head"),
         "head_entropy": afigs.head_statistic_map(heads, "entropy_norm", title="Mean normalised entropy per head "
                                                  "(1 = broad)"),
-        "outputs": afigs.output_histogram(result.to_dataframe()),
+        "outputs": afigs.output_histogram(t.outputs()),
     }
-    acc = aggregate.accuracy(result)
+    acc = t.accuracy()
     if acc["comparable"]:
         figs["confusion"] = afigs.confusion_heatmap(acc["confusion"])
-    for method in result.methods:
-        figs[f"top_tokens_{method}"] = afigs.top_tokens_bars(aggregate.top_tokens(result, method), method=method)
-    if len(result.methods) > 1:
-        figs["agreement"] = afigs.agreement_box(aggregate.agreement(result))
-    faith = aggregate.faithfulness(result)
+    for method in t.methods:
+        figs[f"top_tokens_{method}"] = afigs.top_tokens_bars(t.top_tokens(method), method=method)
+    if len(t.methods) > 1:
+        figs["agreement"] = afigs.agreement_box(t.agreement())
+    faith = t.faithfulness()
     if not faith.empty:
         figs["faithfulness"] = afigs.faithfulness_box(faith)
-    if result.bias:
-        figs["bias"] = afigs.bias_gaps(aggregate.bias_axes(result))
-    for column in result.slice_columns:
-        figs[slice_figure_name(column)] = afigs.slice_bars(aggregate.slices(result, column), column)
+    if t.bias:
+        figs["bias"] = afigs.bias_gaps(pd.DataFrame(t.bias.get("axes", [])))
+    for column in t.slice_columns:
+        figs[slice_figure_name(column)] = afigs.slice_bars(t.slices(column), column)
     return figs
 
 
@@ -74,27 +156,31 @@ def slice_figure_name(column: str) -> str:
 
 
 # ------------------------------------------------------------------ JSON
-def report_record(result: AuditResult) -> dict:
+def report_record(result: AuditResult | ReportTables, examples=None) -> dict:
     """Everything report.json holds: provenance, settings, dataset, headline numbers, aggregates and
-    the per-example summaries (texts, predictions, word scores; head statistics are aggregated)."""
-    acc = aggregate.accuracy(result)
+    the per-example summaries (texts, predictions, word scores; head statistics are aggregated).
+    ``examples=False`` leaves the per-example list out (a streamed run writes it shard by shard)."""
+    t = _tables(result)
+    acc = t.accuracy()
     record = {
         "format": "attnviz.AuditReport", "version": 1,
-        "provenance": result.provenance, "settings": result.settings, "dataset": result.dataset,
-        "summary": aggregate.summary(result),
+        "provenance": t.provenance, "settings": t.settings, "dataset": t.dataset,
+        "summary": t.summary(),
         "accuracy": {k: v for k, v in acc.items() if k != "confusion"},
         "confusion": acc["confusion"].to_dict() if not acc["confusion"].empty else {},
-        "head_summary": aggregate.head_summary(result).to_dict("records"),
-        "top_tokens": {m: aggregate.top_tokens(result, m).to_dict("records") for m in result.methods},
-        "faithfulness_summary": aggregate.faithfulness_summary(result).to_dict("records"),
-        "slices": {c: aggregate.slices(result, c).to_dict("records") for c in result.slice_columns},
-        "bias_probe": result.bias,
-        "examples": [_example_record(ex, result.methods) for ex in result.examples],
+        "head_summary": t.head_summary().to_dict("records"),
+        "top_tokens": {m: t.top_tokens(m).to_dict("records") for m in t.methods},
+        "faithfulness_summary": t.faithfulness_summary().to_dict("records"),
+        "slices": {c: t.slices(c).to_dict("records") for c in t.slice_columns},
+        "bias_probe": t.bias,
     }
+    if examples is not False:
+        record["examples"] = [example_record(ex, t.methods) for ex in t.result.examples]
     return plain(record)
 
 
-def _example_record(ex, methods) -> dict:
+def example_record(ex, methods) -> dict:
+    """One example as report.json lists it."""
     doc = {"index": ex.index, "text": ex.text, "text_pair": ex.text_pair, "gold": ex.gold, "status": ex.status,
            "error": ex.error, "predicted": ex.predicted, "target": ex.target, "output": ex.output,
            "probabilities": ex.probabilities, "slices": ex.slices, "truncated": ex.truncated,
@@ -125,11 +211,12 @@ def _table(df: pd.DataFrame, *, digits: int = 4) -> str:
     return df.round(digits).to_html(index=False, escape=True, na_rep="", border=0)
 
 
-def render_html(result: AuditResult, figs: dict, *, notes=()) -> str:
+def render_html(result: AuditResult | ReportTables, figs: dict, *, notes=()) -> str:
     """The standalone report page: plotly.js is inlined once, every figure is a live plotly div."""
     esc = html.escape
-    summary = aggregate.summary(result)
-    acc = aggregate.accuracy(result)
+    result = _tables(result)
+    summary = result.summary()
+    acc = result.accuracy()
     model = result.provenance.get("model", {})
     versions = result.provenance.get("versions", {})
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>attnviz audit — "
@@ -142,7 +229,7 @@ def render_html(result: AuditResult, figs: dict, *, notes=()) -> str:
         "examples audited": f"{summary['ok']} of {result.total}" + (" (cancelled before the end)" if result.cancelled
                                                                    else ""),
         "errors": summary["errors"], "from cache": summary["cache_hits"],
-        "explained": result.examples[0].target if result.ok else "",
+        "explained": result.first_target(),
         "predicted labels": ", ".join(f"{k}: {v}" for k, v in summary["predicted"].items()),
         "accuracy": "n/a" if acc["accuracy"] is None else f"{acc['accuracy']:.1%} ({acc['correct']} of "
                                                           f"{acc['comparable']} labelled examples)",
@@ -169,24 +256,24 @@ def render_html(result: AuditResult, figs: dict, *, notes=()) -> str:
             parts.append(pio.to_html(figs[name], include_plotlyjs=False, full_html=False, div_id=f"fig-{name}",
                                      config={"displaylogo": False}))
         if title.startswith("Explainer"):
-            parts.append(_table(aggregate.faithfulness_summary(result)))
+            parts.append(_table(result.faithfulness_summary()))
         if title.startswith("Bias"):
             parts.append(f"<p class='muted'>{esc(str(result.bias.get('sentences')))} template sentences, target "
                          f"{esc(str(result.bias.get('target')))}; terms and templates in assets/bias/.</p>")
-            parts.append(_table(aggregate.bias_axes(result)))
+            parts.append(_table(pd.DataFrame(result.bias.get("axes", []))))
         if title == "Slices":
             for column in result.slice_columns:
-                parts.append(f"<h3>{esc(column)}</h3>" + _table(aggregate.slices(result, column)))
-    heads = aggregate.head_summary(result)
+                parts.append(f"<h3>{esc(column)}</h3>" + _table(result.slices(column)))
+    heads = result.head_summary()
     if not heads.empty:
         parts.append("<h2>Heads by pattern</h2><p class='muted'>Clark et al. (2019) statistics averaged over the "
                      "examples; consistency = share of examples in which the head shows the same pattern.</p>")
         parts.append("<div class='scroll'>" + _table(heads.sort_values(["pattern", "consistency"],
                                                                         ascending=[True, False]), digits=3) + "</div>")
-    table = result.to_dataframe()
-    parts.append(f"<h2>Examples</h2><p class='muted'>{min(len(table), MAX_HTML_ROWS)} of {len(table)} rows; every "
+    table, rows = result.table_head(MAX_HTML_ROWS)
+    parts.append(f"<h2>Examples</h2><p class='muted'>{min(rows, MAX_HTML_ROWS)} of {rows} rows; every "
                  "row is in results.csv.</p>")
-    parts.append("<div class='scroll'>" + _table(table.head(MAX_HTML_ROWS), digits=3) + "</div>")
+    parts.append("<div class='scroll'>" + _table(table, digits=3) + "</div>")
     prov = json.dumps(plain({"provenance": result.provenance, "dataset": result.dataset}), indent=1, default=str)
     parts.append(f"<h2>Provenance</h2><p class='muted'>attnviz {esc(str(versions.get('attnviz')))}, torch "
                  f"{esc(str(versions.get('torch')))}, transformers {esc(str(versions.get('transformers')))}, captum "

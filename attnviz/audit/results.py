@@ -192,28 +192,34 @@ class AuditResult(Serialisable):
     def to_dataframe(self, top: int = 3) -> pd.DataFrame:
         """One row per example (results.csv): prediction, probabilities, the top ``top`` words per method,
         completeness gaps, mean agreement and faithfulness, slices and errors."""
-        rows = []
-        for ex in self.examples:
-            row = {"index": ex.index, "text": ex.text}
-            if any(e.text_pair for e in self.examples):
-                row["text_pair"] = ex.text_pair
-            row.update({"gold": ex.gold, "predicted": ex.predicted, "correct": ex.correct, "output": ex.output})
-            for name in self.label_names:
-                row[f"p({name})"] = ex.probabilities.get(name)
-            row.update({"n_tokens": len(ex.tokens), "truncated": ex.truncated})
-            for method in self.methods:
-                if method in ex.scores:
-                    ranked = sorted(ex.word_scores(method), key=lambda ws: -ws[1])[:top]
-                    row[f"top_{method}"] = " | ".join(f"{w} ({s:+.3f})" for w, s in ranked)
-                    if method in ex.deltas and ex.deltas[method] is not None:
-                        row[f"delta_{method}"] = ex.deltas[method]
-            if ex.agreement:
-                row["mean_spearman"] = float(np.nanmean([a.get("spearman", np.nan) for a in ex.agreement.values()]))
-            for method, metrics in ex.faithfulness.items():
-                row[f"comprehensiveness_{method}"] = metrics.get("comprehensiveness")
-                row[f"sufficiency_{method}"] = metrics.get("sufficiency")
-            for column in self.slice_columns:
-                row[column] = ex.slices.get(column)
-            row.update({"status": ex.status, "error": ex.error, "from_cache": ex.from_cache})
-            rows.append(row)
-        return pd.DataFrame(rows)
+        return pd.DataFrame(example_rows(self.examples, self.methods, self.label_names, self.slice_columns,
+                                         pairs=any(e.text_pair for e in self.examples), top=top))
+
+
+def example_rows(examples, methods, label_names, slice_columns, *, pairs: bool, top: int = 3) -> list[dict]:
+    """The rows of results.csv for ``examples`` (``pairs``: whether any example of the audit has a text pair)."""
+    rows = []
+    for ex in examples:
+        row = {"index": ex.index, "text": ex.text}
+        if pairs:
+            row["text_pair"] = ex.text_pair
+        row.update({"gold": ex.gold, "predicted": ex.predicted, "correct": ex.correct, "output": ex.output})
+        for name in label_names:
+            row[f"p({name})"] = ex.probabilities.get(name)
+        row.update({"n_tokens": len(ex.tokens), "truncated": ex.truncated})
+        for method in methods:
+            if method in ex.scores:
+                ranked = sorted(ex.word_scores(method), key=lambda ws: -ws[1])[:top]
+                row[f"top_{method}"] = " | ".join(f"{w} ({s:+.3f})" for w, s in ranked)
+                if method in ex.deltas and ex.deltas[method] is not None:
+                    row[f"delta_{method}"] = ex.deltas[method]
+        if ex.agreement:
+            row["mean_spearman"] = float(np.nanmean([a.get("spearman", np.nan) for a in ex.agreement.values()]))
+        for method, metrics in ex.faithfulness.items():
+            row[f"comprehensiveness_{method}"] = metrics.get("comprehensiveness")
+            row[f"sufficiency_{method}"] = metrics.get("sufficiency")
+        for column in slice_columns:
+            row[column] = ex.slices.get(column)
+        row.update({"status": ex.status, "error": ex.error, "from_cache": ex.from_cache})
+        rows.append(row)
+    return rows

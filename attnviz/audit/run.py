@@ -53,7 +53,7 @@ class _Cancelled(Exception):
     pass
 
 
-def _is_set(cancel) -> bool:
+def is_set(cancel) -> bool:
     if cancel is None:
         return False
     if hasattr(cancel, "is_set"):
@@ -108,15 +108,15 @@ def run_audit(handle, dataset: Dataset, settings: AuditSettings | None = None, *
         for i, key in enumerate(keys):
             cached = cache.get(key)
             if cached is not None:
-                results[i] = _with_row(replace(cached, from_cache=True), frame, i, dataset.slice_columns)
+                results[i] = with_row(replace(cached, from_cache=True), frame, i, dataset.slice_columns)
                 hits += 1
     done = hits
     report(done, total, f"{hits} of {total} examples from the cache" if hits else f"0 of {total} examples")
     todo = sorted((i for i in range(total) if results[i] is None), key=lambda i: len(texts[i]) + len(pairs[i] or ""))
     cancelled = False
-    engine = _Engine(handle, target, settings, cancel) if todo else None
+    engine = BatchEngine(handle, target, settings, cancel) if todo else None
     for start in range(0, len(todo), settings.batch_size):
-        if _is_set(cancel):
+        if is_set(cancel):
             cancelled = True
             break
         batch = todo[start:start + settings.batch_size]
@@ -126,7 +126,7 @@ def run_audit(handle, dataset: Dataset, settings: AuditSettings | None = None, *
             cancelled = True
             break
         for i, result in zip(batch, computed):
-            result = _with_row(result, frame, i, dataset.slice_columns)
+            result = with_row(result, frame, i, dataset.slice_columns)
             results[i] = result
             if cache is not None and result.status == "ok":
                 cache.put(keys[i], result)
@@ -134,10 +134,10 @@ def run_audit(handle, dataset: Dataset, settings: AuditSettings | None = None, *
         report(done, total, f"{done} of {total} examples")
     finished = tuple(r for r in results if r is not None)
     bias = {}
-    if settings.bias_axes and not cancelled and not _is_set(cancel):
+    if settings.bias_axes and not cancelled and not is_set(cancel):
         report(done, total, "bias probe …")
         bias = bias_summary(handle, target, settings)
-    label_names = engine.label_names if engine is not None and engine.label_names else _labels_seen(finished)
+    label_names = engine.label_names if engine is not None and engine.label_names else labels_seen(finished)
     prov.update({"started_utc": started_utc, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "seconds": round(time.perf_counter() - started, 3), "cache_hits": hits,
                  "cache_dir": str(cache.root) if cache is not None else None})
@@ -161,20 +161,21 @@ def bias_summary(handle, target, settings: AuditSettings) -> dict:
             "axes": probe.axes.to_dict("records"), "groups": probe.groups.to_dict("records")}
 
 
-def _labels_seen(examples) -> list[str]:
+def labels_seen(examples) -> list[str]:
     names: dict[str, None] = {}
     for ex in examples:
         names.update(dict.fromkeys(ex.probabilities))
     return list(names)
 
 
-def _with_row(result: ExampleResult, frame: pd.DataFrame, i: int, slice_columns) -> ExampleResult:
+def with_row(result: ExampleResult, frame: pd.DataFrame, i: int, slice_columns) -> ExampleResult:
+    """``result`` with the row ``i`` of a prepared frame's index (file row), gold label and slices."""
     row = frame.iloc[i]
     return replace(result, index=int(row["index"]), gold=row["label"], slices={c: row[slice_key(c)] for c in slice_columns})
 
 
 # ------------------------------------------------------------------ one batch
-class _Engine:
+class BatchEngine:
     """One batch at a time: attention summaries from one forward, predictions and attributions from
     :func:`attnviz.attribution.attribute_batch`, then agreement and faithfulness per example."""
 
@@ -188,7 +189,7 @@ class _Engine:
         self.max_length = handle.sentence_max_length if handle.pooling else None
 
     def _check_cancel(self):
-        if _is_set(self.cancel):
+        if is_set(self.cancel):
             raise _Cancelled
 
     def run(self, items: list[tuple[str, str | None]]) -> list[ExampleResult]:
@@ -292,6 +293,9 @@ class _Engine:
                                    "deletion_auc": _num(ev.random_curves.get("mean", {}).get("deletion_auc")),
                                    "insertion_auc": _num(ev.random_curves.get("mean", {}).get("insertion_auc"))}
             out["faithfulness"] = faith
+
+
+_Engine = BatchEngine  # the name tests patch
 
 
 def _num(value) -> float | None:
