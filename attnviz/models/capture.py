@@ -35,6 +35,15 @@ class Capture:
     #: optional destination per module (id → [b, h, q, k] float32 tensor): the weights are computed in
     #: place there, so a caller that preallocates one [layers, ...] array pays for no copies.
     buffers: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: optional per module (id → [b, k] tensor): multiplies each key position's value vector before it is
+    #: mixed (value zeroing: 0 removes token k's value for every query and head of that batch row).
+    value_scales: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: optional per module (id → [h] or [b, h] tensor): multiplies each head's context vector before the
+    #: output projection (head masks ξ, ablation); may require grad, so ∂f/∂ξ flows back to it.
+    head_scales: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: keep each wanted module's value states [b, h_kv, k, d] (after any value scale), in call order.
+    keep_values: bool = False
+    values: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
 
 
 _CURRENT: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("attnviz_capture", default=None)
@@ -42,9 +51,17 @@ _CURRENT: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("attnv
 
 @contextlib.contextmanager
 def capture(wants: Callable[[torch.nn.Module], bool] = lambda m: True,
-            buffers: dict[int, torch.Tensor] | None = None) -> Iterator[Capture]:
-    """Record attention weights of the modules for which ``wants(module)`` is true, in this thread only."""
-    cap = Capture(wants, buffers=buffers or {})
+            buffers: dict[int, torch.Tensor] | None = None, *,
+            value_scales: dict[int, torch.Tensor] | None = None,
+            head_scales: dict[int, torch.Tensor] | None = None,
+            keep_values: bool = False) -> Iterator[Capture]:
+    """Record attention weights of the modules for which ``wants(module)`` is true, in this thread only.
+
+    ``value_scales`` and ``head_scales`` (keyed by ``id(module)``, see :class:`Capture`) change this
+    thread's forward passes inside the scope only; ``keep_values`` also records the value states.
+    """
+    cap = Capture(wants, buffers=buffers or {}, value_scales=value_scales or {}, head_scales=head_scales or {},
+                  keep_values=keep_values)
     token = _CURRENT.set(cap)
     try:
         yield cap
@@ -65,18 +82,35 @@ def attention_forward(
     **kwargs,
 ):
     cap = _CURRENT.get()
-    if cap is None or not cap.wants(module):
+    if cap is None:
         kwargs.pop("output_attentions", None)
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
             is_causal=is_causal, position_bias=position_bias, **kwargs,
         )
-    weights, output = explicit_attention(
-        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-        is_causal=is_causal, position_bias=position_bias, softcap=kwargs.get("softcap"),
-        out=cap.buffers.get(id(module)),
-    )
-    cap.records.append((module, weights))  # still in the graph when gradients are on (grad × attention)
+    value_scale = cap.value_scales.get(id(module))
+    if value_scale is not None:
+        value = value * value_scale[:, None, :, None].to(value.dtype)
+    wanted = cap.wants(module)
+    if wanted and cap.keep_values:
+        cap.values.append((module, value))
+    if not wanted:
+        kwargs.pop("output_attentions", None)
+        output, weights = sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+            is_causal=is_causal, position_bias=position_bias, **kwargs,
+        )
+    else:
+        weights, output = explicit_attention(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+            is_causal=is_causal, position_bias=position_bias, softcap=kwargs.get("softcap"),
+            out=cap.buffers.get(id(module)),
+        )
+        cap.records.append((module, weights))  # still in the graph when gradients are on (grad × attention)
+    head_scale = cap.head_scales.get(id(module))
+    if head_scale is not None:  # output [b, q, h, d]: one factor per head (and batch row)
+        scale = head_scale[None, None, :, None] if head_scale.dim() == 1 else head_scale[:, None, :, None]
+        output = output * scale.to(output.dtype)
     return output, weights
 
 
@@ -140,3 +174,22 @@ def explicit_attention(
 AttentionInterface.register(IMPLEMENTATION, attention_forward)
 if IMPLEMENTATION not in ALL_MASK_ATTENTION_FUNCTIONS:
     AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
+
+
+def output_projection(model: torch.nn.Module, module: torch.nn.Module) -> torch.nn.Module | None:
+    """The projection W_O that maps an attention module's concatenated heads back to the hidden size.
+
+    Found by name: on the module itself (``o_proj``, ``out_proj``, ``c_proj``, ``out``: Llama, BART, GPT-2,
+    T5) or, for BERT-style layouts, the sibling ``output.dense`` of its parent. None when neither exists.
+    """
+    for name in ("o_proj", "out_proj", "c_proj", "out"):
+        proj = getattr(module, name, None)
+        if isinstance(proj, torch.nn.Module) and hasattr(proj, "weight"):
+            return proj
+    for parent in model.modules():
+        if any(child is module for child in parent.children()):
+            dense = getattr(getattr(parent, "output", None), "dense", None)
+            if isinstance(dense, torch.nn.Module) and hasattr(dense, "weight"):
+                return dense
+            return None
+    return None
