@@ -41,6 +41,9 @@ class Capture:
     #: optional per module (id → [h] or [b, h] tensor): multiplies each head's context vector before the
     #: output projection (head masks ξ, ablation); may require grad, so ∂f/∂ξ flows back to it.
     head_scales: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: optional per module (id → [h] bool): those heads' context vectors are replaced by their mean over
+    #: the (query) positions of each row (mean ablation), after any head scale.
+    head_means: dict[int, torch.Tensor] = field(default_factory=dict)
     #: keep each wanted module's value states [b, h_kv, k, d] (after any value scale), in call order.
     keep_values: bool = False
     values: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
@@ -54,14 +57,15 @@ def capture(wants: Callable[[torch.nn.Module], bool] = lambda m: True,
             buffers: dict[int, torch.Tensor] | None = None, *,
             value_scales: dict[int, torch.Tensor] | None = None,
             head_scales: dict[int, torch.Tensor] | None = None,
+            head_means: dict[int, torch.Tensor] | None = None,
             keep_values: bool = False) -> Iterator[Capture]:
     """Record attention weights of the modules for which ``wants(module)`` is true, in this thread only.
 
-    ``value_scales`` and ``head_scales`` (keyed by ``id(module)``, see :class:`Capture`) change this
+    ``value_scales``, ``head_scales`` and ``head_means`` (keyed by ``id(module)``, see :class:`Capture`) change this
     thread's forward passes inside the scope only; ``keep_values`` also records the value states.
     """
     cap = Capture(wants, buffers=buffers or {}, value_scales=value_scales or {}, head_scales=head_scales or {},
-                  keep_values=keep_values)
+                  head_means=head_means or {}, keep_values=keep_values)
     token = _CURRENT.set(cap)
     try:
         yield cap
@@ -111,6 +115,10 @@ def attention_forward(
     if head_scale is not None:  # output [b, q, h, d]: one factor per head (and batch row)
         scale = head_scale[None, None, :, None] if head_scale.dim() == 1 else head_scale[:, None, :, None]
         output = output * scale.to(output.dtype)
+    head_mean = cap.head_means.get(id(module))
+    if head_mean is not None and bool(head_mean.any()):
+        chosen = head_mean.to(output.device)[None, None, :, None]
+        output = torch.where(chosen, output.mean(dim=1, keepdim=True).expand_as(output), output)
     return output, weights
 
 
