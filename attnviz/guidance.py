@@ -86,6 +86,14 @@ GUIDANCE: dict[str, str] = {
         "where attention points. It costs one extra forward per token and layer (batched), so it is slower "
         "than rollout, and it measures a token's role inside the network, not its effect on the final "
         "output: compare with the gradient and perturbation rows."),
+    "method/alti": (
+        "ALTI (Ferrando et al. 2022) splits each layer's attention block output for a token (attention, the "
+        "residual connection and the LayerNorm together) into one part per input token, and scores a part by "
+        "how close it lies to the whole output (Manhattan distance): parts that point where the output points "
+        "count, the rest count 0. Each row sums to 1 and the layers are combined as in rollout, so the score "
+        "is each input token's share of the read-out position(s). It accounts for the values, the residual "
+        "and LayerNorm that rollout ignores, but not for the MLPs, and it works for BERT-style encoders only. "
+        "Like every attention-based row, it shows how information mixes, not what changed the output."),
     # ------------------------------------------------------------------ bias page
     "bias/counterfactual": (
         "The same template filled with different identity terms ('The {identity} person is a doctor.'): the "

@@ -261,3 +261,79 @@ def value_zeroing(ctx, *, layer: int | None = None):
     return MethodOutput(readout_scores(matrix, readout),
                         {"layer": "all (rollout)" if chosen is None else chosen, "readout": readout,
                          "distance": "1 − cos(x̃_i, x̃_i without v_j)", "rows": "normalised to sum 1"})
+
+
+# --------------------------------------------------------------------------------- ALTI (Ferrando 2022)
+def _post_norm(handle, module):
+    """(W_O, LayerNorm) of a BERT-style post-LN block (``parent.output.dense`` / ``.LayerNorm``), or None."""
+    for parent in handle.model.modules():
+        if any(child is module for child in parent.children()):
+            out = getattr(parent, "output", None)
+            dense, norm = getattr(out, "dense", None), getattr(out, "LayerNorm", None)
+            if isinstance(dense, torch.nn.Linear) and isinstance(norm, torch.nn.LayerNorm):
+                return dense, norm
+            return None
+    return None
+
+
+def alti_matrices(handle, inputs: dict) -> list[np.ndarray]:
+    """Per layer [n, n]: ALTI contributions c_ij of input token j to token i's attention-block output.
+
+    The block output x̃_i = LN(Σ_h Σ_j α^h_ij f^h(x_j) + b_O + x_i) is split into T_i(x_j) with the
+    LayerNorm's mean and scale of that very input held fixed (so Σ_j T_i(x_j) + LN's share of the biases =
+    x̃_i exactly); c_ij = max(0, ‖x̃_i‖₁ − ‖x̃_i − T_i(x_j)‖₁), normalised over j.
+    """
+    layer_ids = _self_layers(handle)
+    wanted = set(layer_ids)
+    with torch.inference_mode(), _capture.capture(lambda m: id(m) in wanted, keep_values=True) as cap:
+        out = handle.model(**inputs, output_hidden_states=True)
+    hidden = out.hidden_states
+    if hidden is None or len(hidden) != len(layer_ids) + 1:
+        raise InputError("ALTI needs the model's per-layer hidden states, which this model does not return.")
+    values = {id(m): v for m, v in cap.values}
+    matrices = []
+    with torch.inference_mode():
+        for layer, (module, weights) in enumerate(sorted(cap.records, key=lambda r: layer_ids.index(id(r[0])))):
+            parts = _post_norm(handle, module)
+            if parts is None:
+                raise InputError("ALTI is implemented for BERT-style encoders (attention → add → LayerNorm); this "
+                                 "model's blocks are laid out differently. Use value zeroing or rollout.")
+            dense, norm = parts
+            alpha = weights[0].double()  # [h, n, n]
+            heads = alpha.shape[0]
+            value = repeat_kv(values[id(module)], heads // values[id(module)].shape[1])[0].double()  # [h, n, d]
+            d = value.shape[-1]
+            w_o = dense.weight.double()  # [D, h·d]
+            f = torch.stack([value[h] @ w_o[:, h * d:(h + 1) * d].T for h in range(heads)])  # [h, n, D]
+            x = hidden[layer][0].double()
+            n = x.shape[0]
+            z = torch.einsum("hij,hjd->ijd", alpha, f)  # [n, n, D]
+            z[torch.arange(n), torch.arange(n)] += x  # the residual belongs to the token itself
+            bias = dense.bias.double() if dense.bias is not None else torch.zeros_like(x[0])
+            y = z.sum(1) + bias  # the LayerNorm's input [n, D]
+            sigma = torch.sqrt(y.var(-1, unbiased=False) + norm.eps)  # [n]
+            gamma = norm.weight.double()
+            t = (z - z.mean(-1, keepdim=True)) / sigma[:, None, None] * gamma
+            beta = norm.bias.double() if norm.bias is not None else 0.0
+            x_tilde = t.sum(1) + (bias - bias.mean()) / sigma[:, None] * gamma + beta  # = LN(y)
+            c = (x_tilde.abs().sum(-1)[:, None] - (x_tilde[:, None, :] - t).abs().sum(-1)).clamp(min=0)
+            total = c.sum(-1, keepdim=True)
+            matrices.append((c / torch.where(total > 0, total, 1.0)).cpu().numpy())
+    return matrices
+
+
+def alti(ctx):
+    """ALTI (Ferrando et al., EMNLP 2022): token-to-token contributions through attention, residual and LayerNorm.
+
+    Chosen over GlobEnc because it needs no choice about the second LayerNorm (GlobEnc's norms after LN2
+    skip the FFN they normalise) and scores contributions by how close each part lies to the whole output,
+    which keeps them non-negative and comparable across tokens. Layers are combined by rollout
+    (R = C_L ⋯ C_1); the scores are the readout row(s), one share per token. BERT-style post-LN encoders only.
+    """
+    matrix = np.eye(ctx.n)
+    for c in alti_matrices(ctx.handle, _inputs(ctx)):
+        matrix = c @ matrix
+    readout = ctx.handle.readout
+    return MethodOutput(readout_scores(matrix, readout),
+                        {"readout": readout, "contribution": "max(0, ‖x̃_i‖₁ − ‖x̃_i − T_i(x_j)‖₁), rows sum to 1",
+                         "layers": "rollout of per-layer contributions (no extra identity)"})

@@ -82,6 +82,7 @@ for _method in (
            defaults={"layer": "last", "head": "all"}),
     Method("value_zeroing", "Value zeroing", "attention", attention_based.value_zeroing, signed=False,
            defaults={"layer": "all (rollout)"}),
+    Method("alti", "ALTI", "attention", attention_based.alti, signed=False),
 ):
     register(_method)
 

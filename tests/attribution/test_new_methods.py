@@ -179,3 +179,50 @@ def test_value_zeroing_leaves_other_threads_untouched(default_handle):
         t.join()
     assert not errors
     np.testing.assert_allclose(got["vz"], zeroed, atol=1e-5)
+
+
+def test_alti_equals_the_decomposition_written_out_and_adds_up_to_the_block_output(tiny, rng):
+    """ALTI (Ferrando et al. 2022) by hand: T_i(x_j) through attention, residual and LayerNorm, per token pair."""
+    handle, eager = tiny
+    ctx = prepare(handle, random_sentence(rng, 7), None, None)
+    n = ctx.n
+    out = _eager(eager, ctx)
+    mask = ctx.attention_mask[0].float()
+    rollout = np.eye(n)
+    with torch.no_grad():
+        for layer, block in enumerate(eager.bert.encoder.layer):
+            x = out.hidden_states[layer][0].double()
+            f = _head_vectors(eager, out.hidden_states[layer], layer).double()  # [h, n, D]
+            alpha = out.attentions[layer][0].double()
+            ln = block.attention.output.LayerNorm
+            b_o = block.attention.output.dense.bias.double()
+            gamma, beta = ln.weight.double(), ln.bias.double()
+            c = np.zeros((n, n))
+            for i in range(n):
+                parts = [sum(alpha[h, i, j] * f[h, j] for h in range(len(f))) + (x[i] if i == j else 0)
+                         for j in range(n)]
+                y = sum(parts) + b_o
+                sigma = torch.sqrt(y.var(unbiased=False) + ln.eps)
+                t = [(p - p.mean()) / sigma * gamma for p in parts]
+                whole = sum(t) + (b_o - b_o.mean()) / sigma * gamma + beta
+                real = _bert_layer_attention_block(block, out.hidden_states[layer][0], mask)[i].double()
+                assert torch.allclose(whole, real, atol=1e-5)  # the parts add up to the block's real output
+                for j in range(n):
+                    c[i, j] = max(0.0, float(whole.abs().sum() - (whole - t[j]).abs().sum()))
+            rollout = (c / c.sum(-1, keepdims=True)) @ rollout
+    np.testing.assert_allclose(run(ctx, "alti").scores, rollout[0], atol=1e-6)
+
+
+def _bert_layer_attention_block(block, x, mask):
+    """LN(attention output + x): the part of a BERT layer before its FFN, written out."""
+    att = block.attention.self
+    heads, d = att.num_attention_heads, att.attention_head_size
+    n = x.shape[0]
+
+    def split(t):
+        return t.view(n, heads, d).transpose(0, 1)
+
+    scores = split(att.query(x)) @ split(att.key(x)).transpose(-1, -2) / d ** 0.5
+    scores = scores + (1 - mask)[None, None, :] * torch.finfo(x.dtype).min
+    context = (torch.softmax(scores, -1) @ split(att.value(x))).transpose(0, 1).reshape(n, heads * d)
+    return block.attention.output.LayerNorm(block.attention.output.dense(context) + x)
