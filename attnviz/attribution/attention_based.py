@@ -139,7 +139,7 @@ def _self_layers(handle) -> list[int]:
 
 
 def _check_layer(layer, count: int) -> int:
-    if layer is None:
+    if layer is None or layer == "last":
         return count - 1
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -count <= layer < count:
         raise InputError(f"layer must be a layer index from 0 to {count - 1} (or negative from the top); got {layer!r}.")
@@ -178,12 +178,13 @@ def norm_matrices(handle, inputs: dict, layer: int) -> tuple[np.ndarray, np.ndar
 def attention_norm(ctx, *, layer: int | None = None, head: int | None = None):
     """Norm-based attention (Kobayashi et al., EMNLP 2020): ‖α_ij · f(x_j)‖ instead of α_ij alone.
 
-    One layer (the last unless ``layer`` says otherwise); ``head`` None sums the heads' vectors before the
+    One layer (the last unless ``layer`` says otherwise; "last" = None); ``head`` None (or "all") sums the heads' vectors before the
     norm (‖Σ_h α^h_ij f^h(x_j)‖), an index takes that head alone. Scores are the readout row(s) of the
     [n, n] norm matrix, as for rollout, in units of the hidden state's norm.
     """
     layers = len(_self_layers(ctx.handle))
     layer = _check_layer(layer, layers)
+    head = None if head == "all" else head
     per_head, summed = norm_matrices(ctx.handle, _inputs(ctx), layer)
     if head is None:
         matrix = summed
@@ -240,8 +241,8 @@ def value_zeroing(ctx, *, layer: int | None = None):
     """Value zeroing (Mohebbi et al., EACL 2023): how much token i's layer output moves without token j's value.
 
     Per layer, C[i, j] = cosine distance between token i's output of the layer (after its FFN) with and
-    without the value vector of j (zeroed for every head), rows normalised to sum to 1. ``layer`` None
-    combines all layers by rollout (R = C_L ⋯ C_1, no extra identity: the residual is inside C); an index
+    without the value vector of j (zeroed for every head), rows normalised to sum to 1. ``layer`` None (or
+    "all") combines all layers by rollout (R = C_L ⋯ C_1, no extra identity: the residual is inside C); an index
     takes that layer alone. Scores are the readout row(s), as for rollout. Cost: n·L extra forwards, batched.
     """
     n = ctx.n
@@ -249,7 +250,7 @@ def value_zeroing(ctx, *, layer: int | None = None):
         raise InputError(f"Value zeroing runs one forward per token and layer and is limited to "
                          f"{VALUE_ZEROING_MAX_TOKENS} tokens; this input has {n}. Shorten the text.")
     count = len(_self_layers(ctx.handle))
-    chosen = None if layer is None else _check_layer(layer, count)
+    chosen = None if layer in (None, "all") else _check_layer(layer, count)
     layers = range(count) if chosen is None else [chosen]
     distances = value_zeroing_matrices(ctx.handle, _inputs(ctx), layers)
     matrix = np.eye(n)

@@ -226,3 +226,13 @@ def _bert_layer_attention_block(block, x, mask):
     scores = scores + (1 - mask)[None, None, :] * torch.finfo(x.dtype).min
     context = (torch.softmax(scores, -1) @ split(att.value(x))).transpose(0, 1).reshape(n, heads * d)
     return block.attention.output.LayerNorm(block.attention.output.dense(context) + x)
+
+
+def test_registry_defaults_are_valid_settings(tiny):
+    from attnviz.attribution import METHODS
+
+    handle, _ = tiny
+    for name in ("attention_flow", "attention_norm", "value_zeroing", "alti"):
+        record = METHODS[name]
+        assert record.family == "attention" and not record.default and not record.signed
+        assert np.all(np.isfinite(handle.attribute("Two words.", name, **record.defaults).scores))
