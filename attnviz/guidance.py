@@ -60,6 +60,40 @@ GUIDANCE: dict[str, str] = {
         "Comprehensiveness = drop in f when they are removed (higher = the ranking found what mattered); "
         "sufficiency = drop when *only* they are kept (lower = better); AOPC averages over 1–50 % of tokens. "
         "Grey bars are a random ranking: a method that does not beat random explains nothing about this input."),
+    # ------------------------------------------------------------------ attribution methods ("method/<name>")
+    "method/attention_flow": (
+        "Attention flow (Abnar & Zuidema 2020) treats the layers as a network of pipes: each layer's "
+        "head-averaged attention plus the residual (0.5·A + 0.5·I, as in rollout) gives the capacity from a "
+        "position to the positions below it, and a token's score is the largest amount that can flow from the "
+        "read-out position(s) at the top down to that input token, as a share of the total (scores sum to 1). "
+        "Unlike rollout it does not multiply paths together, so it spreads credit more evenly and rarely lets "
+        "one token dominate. It is exact but slow (one max-flow per pair of tokens), so it runs on inputs of "
+        "at most 64 tokens. It reads only attention weights: " + _CAVEAT),
+    "method/attention_norm": (
+        "Norm-based attention (Kobayashi et al. 2020) weighs each attention weight by the size of what is "
+        "actually moved: ‖α_ij · f(x_j)‖, where f(x_j) is token j's value vector passed through the head's "
+        "share of the output projection. A large weight on a token whose transformed vector is tiny (often "
+        "[CLS], [SEP] or punctuation) counts little. One layer (the last unless you choose another), heads "
+        "summed as vectors before the norm; the score is the read-out row(s), as for rollout, in units of the "
+        "hidden state's length, not shares. It still ignores the residual path, LayerNorm and the MLPs, and "
+        "looks at one layer only, so it is a better reading of attention, not of the whole model."),
+    "method/value_zeroing": (
+        "Value zeroing (Mohebbi et al. 2023) asks the model directly: in one layer, remove token j's value "
+        "vector (for every head and query) and measure how far each token's output of that layer turns away "
+        "(cosine distance, 0 = unchanged). Each row is normalised to sum to 1, and the layers are combined "
+        "as in rollout; the score is the read-out row(s), one share per token. Because the whole layer runs "
+        "(residual, LayerNorm and MLP included), it reflects what the layer does with the token, not only "
+        "where attention points. It costs one extra forward per token and layer (batched), so it is slower "
+        "than rollout, and it measures a token's role inside the network, not its effect on the final "
+        "output: compare with the gradient and perturbation rows."),
+    "method/alti": (
+        "ALTI (Ferrando et al. 2022) splits each layer's attention block output for a token (attention, the "
+        "residual connection and the LayerNorm together) into one part per input token, and scores a part by "
+        "how close it lies to the whole output (Manhattan distance): parts that point where the output points "
+        "count, the rest count 0. Each row sums to 1 and the layers are combined as in rollout, so the score "
+        "is each input token's share of the read-out position(s). It accounts for the values, the residual "
+        "and LayerNorm that rollout ignores, but not for the MLPs, and it works for BERT-style encoders only. "
+        "Like every attention-based row, it shows how information mixes, not what changed the output."),
     # ------------------------------------------------------------------ bias page
     "bias/counterfactual": (
         "The same template filled with different identity terms ('The {identity} person is a doctor.'): the "
@@ -197,6 +231,11 @@ GUIDANCE: dict[str, str] = {
         "least faithful or the most uncertain examples, then open one on the Attribution page to look at "
         "it on its own."),
 }
+
+
+def method_guidance(method: str) -> str | None:
+    """The paragraph about one attribution method (``"method/<name>"``), or None where there is none."""
+    return GUIDANCE.get(f"method/{method}")
 
 
 def guidance(key: str) -> str:

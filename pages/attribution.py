@@ -10,6 +10,7 @@ from attnviz import ui
 from attnviz.attribution import METHODS, default_methods, method_title
 from attnviz.errors import AttnvizError
 from attnviz.figures import attribution as cfigs
+from attnviz.guidance import method_guidance
 from attnviz.metrics import AGREEMENT_METRICS
 from attnviz.sharing import StateParam
 
@@ -76,6 +77,11 @@ if not attributions:
 
 shown = {m: (a.to_words() if level == "word" else a) for m, a in attributions.items()}
 ui.guide("attribution/scores")
+about = {method_title(m): method_guidance(m) for m in shown if method_guidance(m)}
+if about:
+    with st.expander("About these methods", icon=":material/menu_book:"):
+        for title, paragraph in about.items():
+            st.markdown(f"**{title}.** {paragraph}")
 first = next(iter(shown.values()))
 st.plotly_chart(cfigs.token_score_rows(first.tokens, {method_title(m): a.scores for m, a in shown.items()},
                                        title="Scores by method (each row scaled to its own max |score|)"),

@@ -36,3 +36,12 @@ def test_attention_views_carry_the_caveat():
     for key, text in GUIDANCE.items():
         if key.startswith("attention/"):
             assert "Attention is not explanation" in text
+
+
+def test_new_attention_methods_have_a_method_text():
+    from attnviz.attribution import METHODS
+    from attnviz.guidance import method_guidance
+
+    for name in ("attention_flow", "attention_norm", "value_zeroing", "alti"):
+        assert name in METHODS and method_guidance(name)
+    assert method_guidance("telepathy") is None

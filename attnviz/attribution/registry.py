@@ -76,6 +76,12 @@ for _method in (
     Method("rollout", "Attention rollout", "attention", attention_based.rollout, signed=False, default=True),
     Method("grad_attention", "Grad × attention", "attention", attention_based.grad_attention, signed=False,
            default=True),
+    Method("attention_flow", "Attention flow", "attention", attention_based.attention_flow, signed=False),
+    Method("attention_norm", "Norm-based attention", "attention", attention_based.attention_norm, signed=False,
+           defaults={"layer": "last", "head": "all"}),  # the strings are accepted as settings too
+    Method("value_zeroing", "Value zeroing", "attention", attention_based.value_zeroing, signed=False,
+           defaults={"layer": "all"}),
+    Method("alti", "ALTI", "attention", attention_based.alti, signed=False),
 ):
     register(_method)
 

@@ -41,6 +41,18 @@ class Capture:
     #: in place there, so a caller that preallocates one [layers, ...] array pays for no copies.
     buffers: dict[CallKey, torch.Tensor] = field(default_factory=dict)
     calls: dict[int, int] = field(default_factory=dict)
+    #: optional per module (id → [b, k] tensor): multiplies each key position's value vector before it is
+    #: mixed (value zeroing: 0 removes token k's value for every query and head of that batch row).
+    value_scales: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: optional per module (id → [h] or [b, h] tensor): multiplies each head's context vector before the
+    #: output projection (head masks ξ, ablation); may require grad, so ∂f/∂ξ flows back to it.
+    head_scales: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: optional per module (id → [h] bool): those heads' context vectors are replaced by their mean over
+    #: the (query) positions of each row (mean ablation), after any head scale.
+    head_means: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: keep each wanted call's value states [b, h_kv, k, d] (after any value scale), in call order.
+    keep_values: bool = False
+    values: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
 
     def next_call(self, module: torch.nn.Module) -> CallKey:
         count = self.calls.get(id(module), 0)
@@ -53,9 +65,18 @@ _CURRENT: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("attnv
 
 @contextlib.contextmanager
 def capture(wants: Callable[[CallKey], bool] = lambda key: True,
-            buffers: dict[CallKey, torch.Tensor] | None = None) -> Iterator[Capture]:
-    """Record attention weights of the calls for which ``wants(call key)`` is true, in this thread only."""
-    cap = Capture(wants, buffers=buffers or {})
+            buffers: dict[CallKey, torch.Tensor] | None = None, *,
+            value_scales: dict[int, torch.Tensor] | None = None,
+            head_scales: dict[int, torch.Tensor] | None = None,
+            head_means: dict[int, torch.Tensor] | None = None,
+            keep_values: bool = False) -> Iterator[Capture]:
+    """Record attention weights of the calls for which ``wants(call key)`` is true, in this thread only.
+
+    ``value_scales``, ``head_scales`` and ``head_means`` (keyed by ``id(module)``, see :class:`Capture`) change
+    this thread's forward passes inside the scope only; ``keep_values`` also records the value states.
+    """
+    cap = Capture(wants, buffers=buffers or {}, value_scales=value_scales or {}, head_scales=head_scales or {},
+                  head_means=head_means or {}, keep_values=keep_values)
     token = _CURRENT.set(cap)
     try:
         yield cap
@@ -78,25 +99,46 @@ def attention_forward(
     cap = _CURRENT.get()
     call = cap.next_call(module) if cap is not None else None
     sinks, softcap = kwargs.get("s_aux"), kwargs.get("softcap")
-    if (cap is None or not cap.wants(call)) and (sinks is not None or softcap is not None):
-        # sdpa has no attention sinks (GPT-OSS: it would silently drop them) nor softcapping (Gemma 2:
-        # it refuses): these run the explicit formula, without keeping the weights.
-        return explicit_attention(
-            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal,
-            position_bias=position_bias, softcap=softcap, sinks=sinks,
-        )[::-1]
-    if cap is None or not cap.wants(call):
+    if cap is None and sinks is None and softcap is None:
         kwargs.pop("output_attentions", None)
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
             is_causal=is_causal, position_bias=position_bias, **kwargs,
         )
-    weights, output = explicit_attention(
-        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-        is_causal=is_causal, position_bias=position_bias, softcap=softcap, sinks=sinks,
-        out=cap.buffers.get(call),
-    )
-    cap.records.append((call, module, weights))  # still in the graph when gradients are on (grad × attention)
+    wanted = cap is not None and cap.wants(call)
+    if cap is not None:
+        value_scale = cap.value_scales.get(id(module))
+        if value_scale is not None:
+            value = value * value_scale[:, None, :, None].to(value.dtype)
+        if wanted and cap.keep_values:
+            cap.values.append((module, value))
+    if wanted or sinks is not None or softcap is not None:
+        # sdpa has no attention sinks (GPT-OSS: it would silently drop them) nor softcapping (Gemma 2:
+        # it refuses): these run the explicit formula, keeping the weights only when wanted.
+        weights, output = explicit_attention(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+            is_causal=is_causal, position_bias=position_bias, softcap=softcap, sinks=sinks,
+            out=cap.buffers.get(call) if wanted else None,
+        )
+        if wanted:
+            cap.records.append((call, module, weights))  # in the graph when gradients are on (grad × attention)
+        else:
+            weights = None
+    else:
+        kwargs.pop("output_attentions", None)
+        output, weights = sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+            is_causal=is_causal, position_bias=position_bias, **kwargs,
+        )
+    if cap is not None:
+        head_scale = cap.head_scales.get(id(module))
+        if head_scale is not None:  # output [b, q, h, d]: one factor per head (and batch row)
+            scale = head_scale[None, None, :, None] if head_scale.dim() == 1 else head_scale[:, None, :, None]
+            output = output * scale.to(output.dtype)
+        head_mean = cap.head_means.get(id(module))
+        if head_mean is not None and bool(head_mean.any()):
+            chosen = head_mean.to(output.device)[None, None, :, None]
+            output = torch.where(chosen, output.mean(dim=1, keepdim=True).expand_as(output), output)
     return output, weights
 
 
@@ -169,3 +211,22 @@ def explicit_attention(
 AttentionInterface.register(IMPLEMENTATION, attention_forward)
 if IMPLEMENTATION not in ALL_MASK_ATTENTION_FUNCTIONS:
     AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
+
+
+def output_projection(model: torch.nn.Module, module: torch.nn.Module) -> torch.nn.Module | None:
+    """The projection W_O that maps an attention module's concatenated heads back to the hidden size.
+
+    Found by name: on the module itself (``o_proj``, ``out_proj``, ``c_proj``, ``out``: Llama, BART, GPT-2,
+    T5) or, for BERT-style layouts, the sibling ``output.dense`` of its parent. None when neither exists.
+    """
+    for name in ("o_proj", "out_proj", "c_proj", "out"):
+        proj = getattr(module, name, None)
+        if isinstance(proj, torch.nn.Module) and hasattr(proj, "weight"):
+            return proj
+    for parent in model.modules():
+        if any(child is module for child in parent.children()):
+            dense = getattr(getattr(parent, "output", None), "dense", None)
+            if isinstance(dense, torch.nn.Module) and hasattr(dense, "weight"):
+                return dense
+            return None
+    return None

@@ -65,3 +65,13 @@ def test_other_model_kinds_get_their_own_target(tiny_model_dirs, family, text, t
     at = explain(at, text, FAST)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 4
+
+
+def test_new_attention_methods_are_offered_and_explained():
+    at = open_page("attribution")
+    assert {"Attention flow", "Norm-based attention", "Value zeroing"} <= set(at.multiselect[0].options)
+    at = explain(at, "Quiet rain again.", ["rollout", "attention_flow", "attention_norm", "value_zeroing"])
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Attention flow" in strings_in(chart_specs(at)[0])
+    texts = " ".join(m.value for m in at.markdown)
+    assert "Kobayashi" in texts and "Mohebbi" in texts and "Abnar" in texts
