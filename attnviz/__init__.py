@@ -13,7 +13,7 @@ This module is the public API: everything a user needs is re-exported here; ``at
 ``attnviz.audit`` and ``attnviz.lab`` are the feature packages.
 """
 
-from . import audit, bias, lab
+from . import audit, bias, heads, lab
 from .attention import AttentionResult
 from .attribution import METHODS, Attribution, Method, MethodOutput, attribute, method_title, register
 from .attribution.evaluate import Evaluation, evaluate
@@ -37,6 +37,6 @@ __all__ = [
     "AttnvizError", "ClassTarget", "Evaluation", "GenerationResult", "InputError", "MaskedTokenTarget", "Method",
     "MethodOutput", "ModelHandle", "ModelLoadError", "NextTokenTarget", "ResourceError", "SimilarityTarget",
     "ZeroShotTarget", "__version__", "attribute", "attribute_generated", "audit", "bias", "build_target",
-    "compare_attention", "compare_attributions", "evaluate", "from_pretrained_model", "generate", "lab",
+    "compare_attention", "compare_attributions", "evaluate", "from_pretrained_model", "generate", "heads", "lab",
     "load_model", "method_title", "register",
 ]
