@@ -19,22 +19,12 @@ import pandas as pd
 import torch
 
 from .attribution import prepare
+from .attribution.attention_based import self_attention_modules
 from .errors import InputError
 from .models import capture as _capture
 from .models.targets import mean_pool
 
 ABLATIONS = ("zero", "mean")
-
-
-def _self_layers(handle) -> list[int]:
-    if not handle.captures_natively:
-        raise InputError("Head interventions need attnviz's attention capture, which this model could not take.")
-    sites = handle.attention_sites()
-    ids = [key[0] for key, s in sorted(sites.items(), key=lambda kv: kv[1].layer) if s.stack == "self"]
-    if len(set(ids)) != len(ids):
-        raise InputError("This method needs one attention module per layer; this model shares one module across "
-                         "its layers (ALBERT-style).")
-    return ids
 
 
 def importance(model, texts: Sequence[str], target=None) -> pd.DataFrame:
@@ -49,7 +39,7 @@ def importance(model, texts: Sequence[str], target=None) -> pd.DataFrame:
     """
     if isinstance(texts, str) or not texts:
         raise InputError("Give a list of one or more texts to measure head importance on.")
-    layer_ids = _self_layers(model)
+    layer_ids = self_attention_modules(model)
     heads = model.num_heads
     total = torch.zeros(len(layer_ids), heads, dtype=torch.float64)
     for text in texts:
@@ -89,7 +79,7 @@ def ablate(model, text: str, heads: Sequence[tuple[int, int]], how: str = "zero"
     """Run ``text`` with ``heads`` [(layer, head), …] ablated (their context vectors zeroed or mean-replaced)."""
     if how not in ABLATIONS:
         raise InputError(f"how must be one of {', '.join(ABLATIONS)}; got {how!r}.")
-    layer_ids = _self_layers(model)
+    layer_ids = self_attention_modules(model)
     count, per_layer = len(layer_ids), model.num_heads
     chosen = []
     for item in heads:

@@ -130,8 +130,9 @@ def flow_matrix(attentions: np.ndarray, rows) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ norm-based (Kobayashi)
-def _self_layers(handle) -> list[int]:
-    """Module ids of the self-attention layers, bottom to top (needs attnviz's capture implementation)."""
+def self_attention_modules(handle) -> list[int]:
+    """Module ids of the self-attention layers, bottom to top: what per-module interventions (value and head
+    scales in the capture scope) are keyed by. Needs attnviz's capture implementation."""
     if not handle.captures_natively:
         raise InputError("This method needs attnviz's attention capture, which this model could not take.")
     sites = handle.attention_sites()
@@ -156,7 +157,7 @@ def norm_matrices(handle, inputs: dict, layer: int) -> tuple[np.ndarray, np.ndar
     f^h(x_j) = (x_j W_V^h + b_V^h) W_O^h: the value vector through the head's slice of the output
     projection, without the output bias b_O (the same for every token).
     """
-    layer_ids = _self_layers(handle)
+    layer_ids = self_attention_modules(handle)
     target = layer_ids[layer]
     with torch.inference_mode(), _capture.capture(lambda key: key[0] == target, keep_values=True) as cap:
         handle.model(**inputs)
@@ -186,7 +187,7 @@ def attention_norm(ctx, *, layer: int | None = None, head: int | None = None):
     norm (‖Σ_h α^h_ij f^h(x_j)‖), an index takes that head alone. Scores are the readout row(s) of the
     [n, n] norm matrix, as for rollout, in units of the hidden state's norm.
     """
-    layers = len(_self_layers(ctx.handle))
+    layers = len(self_attention_modules(ctx.handle))
     layer = _check_layer(layer, layers)
     head = None if head == "all" else head
     per_head, summed = norm_matrices(ctx.handle, _inputs(ctx), layer)
@@ -214,7 +215,7 @@ def value_zeroing_matrices(handle, inputs: dict, layers, *, batch_size: int = 64
     Each (layer, j) is one row of a batched forward in which that layer's attention zeroes the value of
     key j for every query and head (through the capture scope); everything else is the real forward.
     """
-    layer_ids = _self_layers(handle)
+    layer_ids = self_attention_modules(handle)
     n = inputs["input_ids"].shape[1]
     with torch.inference_mode():
         base = handle.model(**inputs, output_hidden_states=True).hidden_states
@@ -253,7 +254,7 @@ def value_zeroing(ctx, *, layer: int | None = None):
     if n > VALUE_ZEROING_MAX_TOKENS:
         raise InputError(f"Value zeroing runs one forward per token and layer and is limited to "
                          f"{VALUE_ZEROING_MAX_TOKENS} tokens; this input has {n}. Shorten the text.")
-    count = len(_self_layers(ctx.handle))
+    count = len(self_attention_modules(ctx.handle))
     chosen = None if layer in (None, "all") else _check_layer(layer, count)
     layers = range(count) if chosen is None else [chosen]
     distances = value_zeroing_matrices(ctx.handle, _inputs(ctx), layers)
@@ -288,7 +289,7 @@ def alti_matrices(handle, inputs: dict) -> list[np.ndarray]:
     LayerNorm's mean and scale of that very input held fixed (so Σ_j T_i(x_j) + LN's share of the biases =
     x̃_i exactly); c_ij = max(0, ‖x̃_i‖₁ − ‖x̃_i − T_i(x_j)‖₁), normalised over j.
     """
-    layer_ids = _self_layers(handle)
+    layer_ids = self_attention_modules(handle)
     wanted = set(layer_ids)
     with torch.inference_mode(), _capture.capture(lambda key: key[0] in wanted, keep_values=True) as cap:
         out = handle.model(**inputs, output_hidden_states=True)
