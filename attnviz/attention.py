@@ -78,6 +78,12 @@ class AttentionResult(Serialisable):
         return self.attentions.shape[1]
 
     @property
+    def patch_grid(self) -> tuple[int, int] | None:
+        """(rows, columns) of image patches for a vision model's result (tokens after the prefix); None for text."""
+        grid = self.meta.get("patch_grid")
+        return None if grid is None else (int(grid[0]), int(grid[1]))
+
+    @property
     def special(self) -> np.ndarray:
         return np.array([k in SPECIAL_KINDS for k in self.kinds], dtype=bool)
 

@@ -15,11 +15,13 @@ from transformers import AutoTokenizer, PretrainedConfig
 from ..attention import extract_attention
 from ..attribution import attribute
 from ..errors import ModelLoadError, ResourceError
+from ..vision import handle as _vision
 from . import capture as _capture
 from . import families as _families
 from .encoding import MAX_ATTENTION_VALUES, MAX_TEXT_CHARS, AttentionSite, Encoding, encode
 from .loading import (
     choose_model_class,
+    is_vision_config,
     load_config,
     model_kind,
     operator_trusts_remote_code,
@@ -291,6 +293,9 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
     refused = _families.refusal(getattr(config, "model_type", ""))
     if refused:
         raise ModelLoadError(f"attnviz does not support '{resolved.display_name}' ({config.model_type}): {refused}")
+    if is_vision_config(config):  # an image model: its own handle (attnviz.vision.handle)
+        return _vision.load_vision_model(resolved, config, device=dev, dtype=torch_dtype, revision=revision,
+                                         trust_remote_code=trc, offline=offline)
     eager_reason = _families.eager_only(getattr(config, "model_type", ""))
     model_class = choose_model_class(config)
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from transformers import (
     AutoConfig,
+    AutoImageProcessor,
     AutoModel,
     AutoModelForCausalLM,
     AutoModelForMaskedLM,
@@ -229,3 +230,31 @@ def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.d
     if chosen != torch.float32 and device.type == "cpu":
         raise InputError("Half precision is offered on a GPU only; on the CPU use float32.")
     return chosen
+
+
+# ------------------------------------------------------------------ vision directories
+#: vision transformers read through an image processor ([CLS] (+ [DIST], registers) then patches)
+VISION_MODEL_TYPES = frozenset({"vit", "deit", "dinov2", "dinov2_with_registers", "beit", "data2vec-vision",
+                                "vit_msn"})
+#: image models whose attention is not one token × token map, with the reason shown to the user
+VISION_REFUSED = {
+    "swin": "Swin attends within local windows that shift between layers: there is no token × token map "
+            "over the whole image to show.",
+    "swinv2": "Swin V2 attends within shifted local windows: there is no token × token map over the whole image.",
+    "vit_mae": "ViT-MAE drops a random 75% of the patches in every forward: its attention maps change run to run.",
+}
+
+
+def is_vision_config(config) -> bool:
+    """A directory attnviz reads as an image model (a vision transformer or a windowed one it refuses)."""
+    return getattr(config, "model_type", "") in VISION_MODEL_TYPES | set(VISION_REFUSED)
+
+
+def load_image_processor(resolved: ResolvedName, *, revision: str | None, local_files_only: bool = False):
+    """The image processor saved with a vision model (preprocessor_config.json): resizing and normalisation."""
+    try:
+        return AutoImageProcessor.from_pretrained(resolved.source, revision=revision,
+                                                  local_files_only=local_files_only)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"'{resolved.display_name}' is an image model but has no readable image processor "
+                             "(preprocessor_config.json): save one with `processor.save_pretrained(dir)`.") from exc

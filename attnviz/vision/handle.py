@@ -1,0 +1,205 @@
+"""The handle of a vision transformer: ``model.attention(image)`` and ``model.attribute(image, ...)``.
+
+``attnviz.load_model(dir)`` returns a :class:`VisionHandle` when the directory holds a vision transformer
+(ViT, DeiT, BEiT, DINOv2 with or without registers) and its image processor. Attention weights come from
+the same capture as text models (:mod:`attnviz.models.capture`): the model runs attnviz's attention
+implementation and a per-thread scope records each layer's softmax(QKᵀ·s); a model whose layers do not all
+report through it is switched to its eager path (``output_attentions``) once, at load.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import transformers
+from transformers import AutoModel, PreTrainedModel
+
+from ..attention import AttentionResult
+from ..errors import InputError, ModelLoadError, ResourceError
+from ..models import capture as _capture
+from ..models.loading import VISION_REFUSED, ResolvedName, load_image_processor
+from . import attribution as _attribution
+from .images import ImageEncoding, patch_tokens, prefix_tokens, processor_pixels, read_image
+
+__all__ = ["VisionHandle", "load_vision_model"]
+
+
+class VisionHandle:
+    """A loaded vision transformer and its image processor (thread-safe: no per-request state).
+
+    Example:
+        >>> model = attnviz.load_model("path/to/vit")
+        >>> result = model.attention("cat.png")
+        >>> result.tokens[:2], result.patch_grid     # ('[CLS]', 'r0c0'), (14, 14)
+    """
+
+    modality = "image"
+    kind = "vision"
+    readout = "cls"
+    pooling = None
+    tokenizer = None
+    kv_groups = None
+
+    def __init__(self, model, processor, *, name: str, device: torch.device):
+        self.model = model.eval()
+        for param in model.parameters():
+            param.requires_grad_(False)
+        self.processor = processor
+        self.name = name
+        self.device = device
+        self.dtype = next(model.parameters()).dtype
+        self.config = model.config
+        self.captures_natively = model.config._attn_implementation == _capture.IMPLEMENTATION
+        self.eager_reason: str | None = None if self.captures_natively else "it does not take attnviz's implementation"
+        self.labels: dict[int, str] = {int(k): str(v) for k, v in (getattr(self.config, "id2label", None) or {}).items()}
+        self.is_classifier = type(model).__name__.endswith(("ForImageClassification", "ForImageClassificationWithTeacher"))
+        self._n_prefix = self._probe()
+        self.max_length = self._n_prefix + int(np.prod(self._grid_for(self._probe_pixels().shape)))
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def num_layers(self) -> int:
+        return int(self.config.num_hidden_layers)
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.config.num_attention_heads)
+
+    @property
+    def patch_size(self) -> int:
+        size = self.config.patch_size
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "layers": self.num_layers, "heads": self.num_heads,
+                "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
+                "tokens": self.max_length, "patch_size": self.patch_size,
+                "classes": len(self.labels) if self.is_classifier else None,
+                "attention_capture": "attnviz (sdpa unless weights are asked for)" if self.captures_natively
+                else f"eager output_attentions ({self.eager_reason})"}
+
+    def encode(self, image, *_args, **_kwargs) -> ImageEncoding:
+        """One image (PIL, array, path or bytes) checked and preprocessed; see :class:`ImageEncoding`."""
+        if isinstance(image, str) and not _looks_like_path(image):
+            raise InputError(f"{self.name} is an image model: give it an image (a file, bytes, a PIL image or an "
+                             "array), not text.")
+        pixels, shown = processor_pixels(self.processor, read_image(image))
+        rows, cols = self._grid_for(pixels.shape)
+        prefix, kinds = prefix_tokens(self.config.model_type, self._n_prefix,
+                                      int(getattr(self.config, "num_register_tokens", 0) or 0))
+        return ImageEncoding(pixel_values=pixels.to(self.device, self.dtype), shown=shown,
+                             tokens=prefix + patch_tokens(rows, cols), kinds=kinds + ("patch",) * (rows * cols),
+                             patch_grid=(rows, cols), patch_size=self.patch_size)
+
+    # --------------------------------------------------------------- forward
+    def forward(self, pixel_values: torch.Tensor, *, need_weights: bool = True):
+        """(model outputs, [layers] weights [b, h, n, n]) for a batch of preprocessed images."""
+        try:
+            with torch.inference_mode():
+                return self._forward(pixel_values, need_weights)
+        except torch.OutOfMemoryError as exc:
+            raise ResourceError(f"The {self.device.type.upper()} ran out of memory for this image.",
+                                retry_on_cpu=self.device.type != "cpu") from exc
+
+    def _forward(self, pixel_values, need_weights):
+        if not need_weights:
+            return self.model(pixel_values=pixel_values), []
+        if self.captures_natively:
+            with _capture.capture() as cap:
+                out = self.model(pixel_values=pixel_values)
+            return out, [weights for _key, _module, weights in cap.records]
+        out = self.model(pixel_values=pixel_values, output_attentions=True)
+        return out, list(out.attentions or ())
+
+    def _probe_pixels(self) -> torch.Tensor:
+        pixels, _ = processor_pixels(self.processor, read_image(np.zeros((32, 32, 3), np.uint8)))
+        return pixels.to(self.device, self.dtype)
+
+    def _grid_for(self, shape) -> tuple[int, int]:
+        return int(shape[-2]) // self.patch_size, int(shape[-1]) // self.patch_size
+
+    def _probe(self) -> int:
+        """Check that every layer reports its weights (else switch to eager); the tokens before the patches."""
+        pixels = self._probe_pixels()
+        _, weights = self.forward(pixels)
+        if len(weights) != self.num_layers:
+            reason = f"only {len(weights)} of {self.num_layers} layers reported weights through the attention interface"
+            try:
+                self.model.set_attn_implementation("eager")
+            except Exception as exc:  # noqa: BLE001 - a model that cannot switch is refused with a reason
+                raise ModelLoadError(f"{self.name}: {reason}, and it cannot switch to eager attention.") from exc
+            self.captures_natively, self.eager_reason = False, reason
+            _, weights = self.forward(pixels)
+            if len(weights) != self.num_layers:
+                raise ModelLoadError(f"{self.name} returned no attention weights even on the eager path.")
+        rows, cols = self._grid_for(pixels.shape)
+        return int(weights[0].shape[-1]) - rows * cols
+
+    # ------------------------------------------------------------- public API
+    def attention(self, image, *_args, layers=None, **_kwargs) -> AttentionResult:
+        """Per-layer, per-head attention over [CLS], registers and patches; ``result.patch_grid`` = (rows, cols)."""
+        enc = self.encode(image)
+        chosen = list(range(self.num_layers)) if layers is None else sorted({int(i) for i in layers})
+        if not chosen or chosen[0] < 0 or chosen[-1] >= self.num_layers:
+            raise InputError(f"Layers must lie in 0 … {self.num_layers - 1}.")
+        _, weights = self.forward(enc.pixel_values)
+        att = np.stack([weights[i][0].float().cpu().numpy() for i in chosen]).astype(np.float32)
+        special = np.array([k in ("cls", "special") for k in enc.kinds])
+        return AttentionResult(
+            tokens=enc.tokens, attentions=att, layers=tuple(chosen), kinds=enc.kinds,
+            segments=np.where(special, -1, 0).astype(np.int8), readout="cls", model_name=self.name,
+            n_input_tokens=len(enc.tokens),
+            meta={"modality": "image", "patch_grid": enc.patch_grid, "patch_size": enc.patch_size,
+                  "image_size": tuple(enc.shown.shape[:2]), "device": str(self.device)})
+
+    def predict(self, image) -> dict[str, float]:
+        """Class probabilities of an image classifier, highest first."""
+        return _attribution.class_probabilities(self, self.encode(image))
+
+    def attribute(self, image, method: str = "integrated_gradients", *, target=None, **settings):
+        """Patch-wise attribution of a class (None: the predicted one); see :mod:`attnviz.vision.attribution`."""
+        return _attribution.attribute_image(self, self.encode(image), method, target=target, **settings)
+
+    def __repr__(self) -> str:
+        return f"VisionHandle({self.name!r}, device={self.device}, dtype={self.dtype})"
+
+
+def _looks_like_path(text: str) -> bool:
+    return len(text) < 4096 and "\n" not in text and text.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
+
+
+def _model_class(config):
+    """The class named in config.architectures when transformers has it (keeps DeiT's distillation head)."""
+    arch = (getattr(config, "architectures", None) or [""])[0]
+    cls = getattr(transformers, arch, None) if arch.isidentifier() else None
+    if isinstance(cls, type) and issubclass(cls, PreTrainedModel) and \
+            getattr(cls.config_class, "model_type", None) == config.model_type:
+        return cls
+    return AutoModel
+
+
+def load_vision_model(resolved: ResolvedName, config, *, device: torch.device, dtype: torch.dtype,
+                      revision: str | None, trust_remote_code: bool, offline: bool) -> VisionHandle:
+    """Load a vision transformer directory (or hub id) with its image processor; see ``attnviz.load_model``."""
+    refused = VISION_REFUSED.get(config.model_type)
+    if refused:
+        raise ModelLoadError(f"attnviz does not support '{resolved.display_name}' ({config.model_type}): {refused}")
+    processor = load_image_processor(resolved, revision=revision, local_files_only=offline)
+    cls = _model_class(config)
+    kwargs = dict(revision=revision, trust_remote_code=trust_remote_code, use_safetensors=True, dtype=dtype,
+                  local_files_only=offline)
+    try:
+        try:
+            model = cls.from_pretrained(resolved.source, attn_implementation=_capture.IMPLEMENTATION, **kwargs)
+        except (OSError, torch.OutOfMemoryError):
+            raise
+        except Exception:  # noqa: BLE001 - a model that does not take our implementation: eager
+            model = cls.from_pretrained(resolved.source, attn_implementation="eager", **kwargs)
+    except OSError as exc:
+        raise ModelLoadError(f"Could not load '{resolved.display_name}' (safetensors weights only): "
+                             f"{str(exc).strip()[:300]}") from exc
+    except torch.OutOfMemoryError as exc:
+        raise ResourceError(f"{resolved.display_name} does not fit in {device} memory.", retry_on_cpu=True) from exc
+    except Exception as exc:  # noqa: BLE001 - still a typed error
+        raise ModelLoadError(f"Could not load '{resolved.display_name}': {str(exc).strip()[:300]}") from exc
+    return VisionHandle(model.to(device), processor, name=resolved.display_name, device=device)

@@ -1,0 +1,48 @@
+"""Tiny random vision transformers saved with an image processor (no download): one per family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import (
+    BitImageProcessor,
+    DeiTConfig,
+    DeiTForImageClassificationWithTeacher,
+    Dinov2WithRegistersConfig,
+    Dinov2WithRegistersModel,
+    SwinConfig,
+    SwinModel,
+    ViTConfig,
+    ViTForImageClassification,
+    ViTImageProcessor,
+)
+
+COMMON = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
+LABELS = {0: "cat", 1: "dog", 2: "boat"}
+
+
+def save_tiny(family: str, root: Path) -> Path:
+    """Save a tiny random ``family`` model ("vit", "deit", "dinov2", "swin") with its processor under ``root``."""
+    torch.manual_seed(0)
+    path = root / family
+    if family == "vit":
+        model = ViTForImageClassification(ViTConfig(**COMMON, intermediate_size=64, id2label=LABELS,
+                                                    label2id={v: k for k, v in LABELS.items()}))
+        processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    elif family == "deit":
+        model = DeiTForImageClassificationWithTeacher(DeiTConfig(**COMMON, intermediate_size=64, num_labels=3))
+        processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    elif family == "dinov2":
+        model = Dinov2WithRegistersModel(Dinov2WithRegistersConfig(**COMMON, num_register_tokens=2))
+        processor = BitImageProcessor(size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32},
+                                      image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    elif family == "swin":
+        model = SwinModel(SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1], num_heads=[2],
+                                     window_size=4))
+        processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    else:
+        raise ValueError(family)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
