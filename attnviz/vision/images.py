@@ -87,7 +87,8 @@ def _decode(data: bytes) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise InputError("That file is not a PNG, JPEG or WebP image.") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError("The image declares too many pixels (a decompression bomb?): it was not decoded.") from exc
+        raise InputError(f"The image declares more than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (a decompression "
+                         "bomb?): it was not decoded.") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InputError(f"The image could not be decoded ({type(exc).__name__}): the file is broken.") from exc
     return _to_rgb(ImageOps.exif_transpose(image))
