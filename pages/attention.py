@@ -11,6 +11,7 @@ from attnviz.errors import AttnvizError
 from attnviz.figures import attention as figs
 from attnviz.figures.head_view import head_view_height, head_view_html
 from attnviz.sharing import StateParam
+from attnviz.ui import images as image_ui
 
 VIEWS = ["Model view", "Head view", "Heatmap", "Mean over heads", "Rollout", "Head statistics"]
 EXAMPLE = "The animal didn't cross the street because it was too tired."
@@ -23,6 +24,10 @@ def _select_from_model_view():
         layer_pos, head, _ = points[0]["customdata"]
         st.session_state["attention_layer"], st.session_state["attention_head"] = int(layer_pos), int(head)
 
+
+if image_ui.image_model_chosen():  # an image model: overlays on a picture instead of a text
+    image_ui.attention_page()
+    st.stop()
 
 handle = ui.page(
     "attention", title="Attention", shared_text="attention_page_text",

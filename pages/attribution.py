@@ -13,6 +13,7 @@ from attnviz.figures import attribution as cfigs
 from attnviz.guidance import method_guidance
 from attnviz.metrics import AGREEMENT_METRICS
 from attnviz.sharing import StateParam
+from attnviz.ui import images as image_ui
 
 EXAMPLE = "The acting was wonderful, but the plot was painfully slow."
 TARGET_FORM = ui.TargetForm(
@@ -22,6 +23,10 @@ TARGET_FORM = ui.TargetForm(
                 "similarities divided by the temperature.",
     reference_label="Reference sentence", reference_default="A great film.",
     class_label="Class", predicted="(predicted)", token_label="Token to explain (empty = the top prediction)")
+
+if image_ui.image_model_chosen():  # an image classifier: patch maps on a picture instead of a text
+    image_ui.attribution_page()
+    st.stop()
 
 handle = ui.page(
     "attribution", title="Attribution", shared_text="attribution_page_text",

@@ -73,7 +73,7 @@ class VisionHandle:
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "layers": self.num_layers, "heads": self.num_heads,
                 "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
-                "tokens": self.max_length, "patch_size": self.patch_size,
+                "max_tokens": self.max_length, "patch_size": self.patch_size,
                 "classes": len(self.labels) if self.is_classifier else None,
                 "attention_capture": "attnviz (sdpa unless weights are asked for)" if self.captures_natively
                 else f"eager output_attentions ({self.eager_reason})"}

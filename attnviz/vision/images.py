@@ -25,6 +25,8 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 #: at most 40 megapixels (Pillow's own bomb limit is ~89 MP; 40 MP RGB is 120 MB decoded)
 MAX_IMAGE_PIXELS = 40_000_000
 FORMATS = ("PNG", "JPEG", "WEBP")
+#: bundled pictures with their licences (assets/images/README.md); the only images a link can name
+GALLERY_DIR = Path(__file__).resolve().parents[2] / "assets" / "images"
 #: text in an image's metadata that has no business there: refused rather than silently carried along
 _HOSTILE_MARKERS = ("<script", "javascript:", "<svg", "<iframe", "<html", "<?php", "onerror=", "onload=")
 
@@ -182,3 +184,8 @@ def prefix_tokens(model_type: str, n_prefix: int, n_registers: int) -> tuple[tup
 def patch_tokens(rows: int, cols: int) -> tuple[str, ...]:
     """Patch names by row and column, row-major (the order vision transformers flatten them in): r0c0, r0c1 …"""
     return tuple(f"r{r}c{c}" for r in range(rows) for c in range(cols))
+
+
+def gallery() -> dict[str, Path]:
+    """{file name: path} of the bundled gallery images, sorted by name."""
+    return {p.name: p for p in sorted(GALLERY_DIR.glob("*")) if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")}

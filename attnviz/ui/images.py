@@ -1,0 +1,189 @@
+"""Image models on the Attention and Attribution pages: the image picker (gallery or upload) and both pages.
+
+A page calls :func:`image_model_chosen` first and, when it is true, hands the whole page to
+:func:`attention_page` / :func:`attribution_page`. Gallery images travel in links (by name); an upload
+never does. Every image goes through :func:`attnviz.vision.images.read_image` (type, size, bombs, EXIF,
+metadata) before the model sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from attnviz.errors import AttnvizError
+from attnviz.figures import attention as attention_figs
+from attnviz.figures import image as figs
+from attnviz.sharing import StateParam
+from attnviz.vision.attribution import METHODS
+from attnviz.vision.images import FORMATS, MAX_IMAGE_BYTES, gallery
+from attnviz.vision.maps import mean_attention_distance
+
+from .models import handle_for
+from .page import page
+from .session_files import offer_session_file
+from .state import current_model_key
+from .text import show_error
+
+VIEWS = ["Per head", "Model view", "Rollout", "Mean attention distance", "Token heatmap"]
+UPLOAD = "Upload your own…"
+
+
+def image_model_chosen() -> bool:
+    """Whether the sidebar's model is an image model (False also when it does not load: the page says why)."""
+    try:
+        return getattr(handle_for(current_model_key()), "modality", "text") == "image"
+    except AttnvizError:
+        return False
+
+
+def _pick_image(page_name: str) -> tuple[str, bytes] | None:
+    """(label, file bytes) from the gallery or an upload; None (after a message) when there is none yet."""
+    names = list(gallery()) + [UPLOAD]
+    choice = st.selectbox("Image", names, key=f"{page_name}_image",
+                          help="Gallery images are bundled with attnviz (see assets/images/README.md for their "
+                               "licences) and travel in links; an uploaded image stays in this session.")
+    if choice != UPLOAD:
+        return choice, gallery()[choice].read_bytes()
+    upload = st.file_uploader(f"PNG, JPEG or WebP, at most {MAX_IMAGE_BYTES // 2**20} MB",
+                              type=[f.lower() for f in FORMATS] + ["jpg"], key=f"{page_name}_upload")
+    if upload is None:
+        st.info("Choose an image to upload.")
+        return None
+    if upload.size > MAX_IMAGE_BYTES:  # refused before it is read into memory a second time
+        st.error(f"The file has {upload.size / 2**20:.1f} MB; at most {MAX_IMAGE_BYTES // 2**20} MB are read.")
+        return None
+    return "upload", upload.getvalue()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_image_attention(model_key: tuple[str, str, str], digest: str, _data: bytes):
+    """(AttentionResult, the image the model read [H, W, 3]); ``digest`` is the SHA-256 of ``_data``."""
+    handle = handle_for(model_key)
+    return handle.attention(_data), handle.encode(_data).shown
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_image_attribution(model_key: tuple[str, str, str], digest: str, method: str, target, _data: bytes):
+    return handle_for(model_key).attribute(_data, method, target=target)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_probabilities(model_key: tuple[str, str, str], digest: str, _data: bytes) -> dict[str, float]:
+    return handle_for(model_key).predict(_data)
+
+
+def _image_or_stop(page_name: str):
+    picked = _pick_image(page_name)
+    if picked is None:
+        st.stop()
+    label, data = picked
+    return label, data, hashlib.sha256(data).hexdigest()
+
+
+def _select_head(event_key: str, layer_key: str, head_key: str):
+    def pick():
+        points = st.session_state[event_key].selection.points
+        if points:
+            layer_pos, head, _ = points[0]["customdata"]
+            st.session_state[layer_key], st.session_state[head_key] = int(layer_pos), int(head)
+    return pick
+
+
+def _select_patch(event_key: str, query_key: str, tokens: tuple[str, ...]):
+    def pick():
+        points = st.session_state[event_key].selection.points
+        if points and points[0].get("customdata") in tokens:
+            st.session_state[query_key] = tokens.index(points[0]["customdata"])
+    return pick
+
+
+def attention_page() -> None:
+    """The Attention page for an image model: overlays per head, model view, rollout, distances."""
+    page(
+        "attention", title="Attention",
+        caption="Where each token of the image looks, in every layer and head: [CLS], registers and patches. "
+                "Attention weights show where information flows, not why the model decided.",
+        params=lambda handle: [
+            StateParam.choice("image", "attention_image", list(gallery()), default=next(iter(gallery()))),
+            StateParam.choice("view", "image_view", VIEWS, default=VIEWS[0]),
+            StateParam.integer("layer", "image_layer", 0, handle.num_layers - 1, default=0),
+            StateParam.integer("head", "image_head", 0, handle.num_heads - 1, default=0),
+            StateParam.integer("query", "image_query", 0, handle.max_length - 1, default=0),
+        ])
+    _, data, digest = _image_or_stop("attention")
+    try:
+        result, shown = cached_image_attention(current_model_key(), digest, data)
+    except AttnvizError as exc:
+        show_error(exc)
+        st.stop()
+    view = st.segmented_control("View", VIEWS, key="image_view") or VIEWS[0]
+    controls = st.columns([1, 1, 2])
+    layer_pos = controls[0].selectbox("Layer", range(result.num_layers), key="image_layer")
+    head = controls[1].selectbox("Head", range(result.num_heads), key="image_head")
+    query = controls[2].selectbox("Query token (click a patch to pick it)", range(len(result.tokens)),
+                                  format_func=lambda i: result.tokens[i], key="image_query")
+    if view == "Per head":
+        left, right = st.columns(2)
+        left.plotly_chart(figs.attention_overlay(shown, result, layer_pos, head, query), width="stretch",
+                          key="image_overlay", on_select=_select_patch("image_overlay", "image_query", result.tokens),
+                          selection_mode="points")
+        right.plotly_chart(figs.attention_overlay(shown, result, layer_pos, None, query), width="stretch")
+        st.caption("Patch squares: each square is the weight the query gives that patch (its own colour scale); "
+                   "weight on [CLS] and registers is listed in the title.")
+    elif view == "Model view":
+        st.plotly_chart(figs.model_view_overlays(shown, result, query, selected=(layer_pos, head)), width="stretch",
+                        key="image_model_view", on_select=_select_head("image_model_view", "image_layer", "image_head"),
+                        selection_mode="points")
+    elif view == "Rollout":
+        st.plotly_chart(figs.rollout_overlay(shown, result), width="stretch")
+    elif view == "Mean attention distance":
+        distances = mean_attention_distance(result)
+        st.plotly_chart(figs.mean_distance_figure(distances), width="stretch")
+        st.caption("For each patch query: Σ over patches of weight × distance between patch centres; mean over "
+                   "patch queries (Dosovitskiy et al. 2021, Fig. 7). Weight on [CLS]/registers counts as 0.")
+        st.dataframe(distances, hide_index=True)
+    else:
+        st.plotly_chart(attention_figs.head_heatmap(result, layer_pos, head), width="stretch")
+    offer_session_file("attention", {"attention": result})
+
+
+def attribution_page() -> None:
+    """The Attribution page for an image classifier: the chosen methods as overlays, side by side."""
+    handle = page(
+        "attribution", title="Attribution",
+        caption="Which patches mattered for one class of an image classifier — several explainers on the same "
+                "patches. Removing a patch means replacing it with the processor's mean colour.",
+        params=lambda handle: [
+            StateParam.choice("image", "attribution_image", list(gallery()), default=next(iter(gallery()))),
+            StateParam.choices("method", "image_methods", list(METHODS),
+                               default=["integrated_gradients", "occlusion", "chefer"]),
+        ])
+    _, data, digest = _image_or_stop("attribution")
+    key = current_model_key()
+    if not handle.is_classifier:
+        st.info("This image model has no classification head: only attention rollout can be shown.")
+    classes = ["(predicted)"] + [handle.labels[i] for i in sorted(handle.labels)] if handle.is_classifier else []
+    target_label = st.selectbox("Class", classes, key="image_class") if classes else None
+    methods = st.multiselect("Methods", list(METHODS), format_func=METHODS.get, key="image_methods")
+    target = None if target_label in (None, "(predicted)") else target_label
+    try:
+        if handle.is_classifier:
+            probs = cached_probabilities(key, digest, data)
+            st.dataframe(pd.DataFrame({"class": list(probs), "probability": list(probs.values())}).head(5),
+                         hide_index=True)
+        _, shown = cached_image_attention(key, digest, data)
+        outputs = {m: cached_image_attribution(key, digest, m, target, data) for m in methods
+                   if handle.is_classifier or m == "rollout"}
+    except AttnvizError as exc:
+        show_error(exc)
+        st.stop()
+    columns = st.columns(2)
+    for i, (method, out) in enumerate(outputs.items()):
+        columns[i % 2].plotly_chart(figs.attribution_overlay(shown, out), width="stretch", key=f"image_attr_{method}")
+    if outputs:
+        st.caption("Signed maps: red raises the class's logit, blue lowers it. " + " · ".join(
+            f"{out.title}: {', '.join(f'{k}={v}' for k, v in out.settings.items())}" for out in outputs.values()))
+        offer_session_file("attribution", dict(outputs))

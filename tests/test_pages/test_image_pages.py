@@ -1,0 +1,97 @@
+"""The Attention and Attribution pages with an image model: gallery, upload, every view, hostile files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from tests.helpers import chart_specs, open_page, strings_in
+from tests.vision.tiny import save_tiny
+
+VIEWS = ["Per head", "Model view", "Rollout", "Mean attention distance", "Token heatmap"]
+
+
+@pytest.fixture(scope="module")
+def vit_key(tmp_path_factory):
+    return (str(save_tiny("vit", tmp_path_factory.mktemp("vit_page"))), "cpu", "float32")
+
+
+@pytest.fixture(scope="module")
+def attention_page(vit_key):
+    at = open_page(model_key=vit_key)
+    assert not at.exception and not at.error, (at.exception, at.error)
+    return at
+
+
+def _png(array, **text) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    for k, v in text.items():
+        info.add_text(k, v)
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def _bomb() -> bytes:
+    png = _png(np.zeros((4, 4, 3), np.uint8))
+    chunk = b"IHDR" + struct.pack(">II", 60_000, 60_000) + png[24:29]
+    return png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_image_view_renders(attention_page, view):
+    at = attention_page
+    at.segmented_control(key="image_view").set_value(view).run()
+    assert not at.exception and not at.error
+    specs = chart_specs(at)
+    assert specs
+    if view == "Per head":
+        assert "[CLS] → patches" in strings_in(specs[0])
+    if view == "Mean attention distance":
+        assert len(at.dataframe) == 1
+
+
+def test_a_gallery_image_and_a_patch_query(attention_page):
+    at = attention_page
+    at.segmented_control(key="image_view").set_value("Per head").run()
+    at.selectbox(key="attention_image").set_value("flower.jpg").run()
+    at.selectbox(key="image_query").set_value(5).run()  # patch r1c0 of the 4×4 grid (after [CLS])
+    assert not at.exception and not at.error
+    assert "r1c0 → patches" in strings_in(chart_specs(at)[0])
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("notes.png", b"#!/bin/sh\necho not an image", "not a PNG, JPEG or WebP"),
+    ("huge.png", _bomb(), "megapixels"),
+    ("meta.png", _png(np.zeros((8, 8, 3), np.uint8), Comment="<script>alert(1)</script>"), "metadata"),
+])
+def test_hostile_uploads_get_a_clear_error_and_nothing_else(vit_key, name, data, message):
+    at = open_page(model_key=vit_key)
+    at.selectbox(key="attention_image").set_value("Upload your own…").run()
+    at.file_uploader[0].set_value((name, data, "image/png")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_an_uploaded_image_is_shown(vit_key):
+    at = open_page(model_key=vit_key)
+    at.selectbox(key="attention_image").set_value("Upload your own…").run()
+    picture = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    at.file_uploader[0].set_value(("mine.png", _png(picture), "image/png")).run()
+    assert not at.exception and not at.error and chart_specs(at)
+
+
+def test_attribution_page_draws_one_overlay_per_method(vit_key):
+    at = open_page("attribution", model_key=vit_key)
+    assert not at.exception and not at.error, (at.exception, at.error)
+    at.multiselect(key="image_methods").set_value(["occlusion", "saliency", "rollout"]).run()
+    at.selectbox(key="image_class").set_value("dog").run()
+    assert not at.exception and not at.error
+    titles = [strings_in(s) for s in chart_specs(at)]
+    assert len(titles) == 3 and all("class dog" in t for t in titles)
