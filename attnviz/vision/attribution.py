@@ -66,6 +66,73 @@ class ImageAttribution(Serialisable):
                              "score": self.scores.ravel()})
 
 
+@serialisable(version=1)
+@dataclass(frozen=True)
+class ImageTextSimilarity(Serialisable):
+    """An image against several captions: ``cosine`` [k] (the explained numbers), ``logits`` = cosine ×
+    ``logit_scale`` (what CLIP's softmax reads) and ``probabilities`` = softmax over the captions."""
+
+    captions: tuple[str, ...]
+    cosine: np.ndarray
+    logits: np.ndarray
+    probabilities: np.ndarray
+    logit_scale: float
+    model_name: str = ""
+
+    def to_dataframe(self) -> pd.DataFrame:
+        return pd.DataFrame({"caption": list(self.captions), "cosine": self.cosine, "logit": self.logits,
+                             "probability": self.probabilities})
+
+
+@serialisable(version=1)
+@dataclass(frozen=True)
+class TokenScores(Serialisable):
+    """One score per caption token (``tokens``), e.g. the drop in similarity when that token is deleted."""
+
+    tokens: tuple[str, ...]
+    scores: np.ndarray
+    method: str
+    settings: dict = field(default_factory=dict)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        return pd.DataFrame({"token": list(self.tokens), "score": self.scores})
+
+
+def similarity_occlusion(handle, enc: ImageEncoding, text_inputs: dict) -> tuple[ImageAttribution, TokenScores]:
+    """Which patches and which words drive cos(image, caption): occlusion on both sides.
+
+    Patches: cos(x, t) − cos(x with that patch = the baseline, t). Tokens: cos(x, t) − cos(x, t without that
+    token) (deleted from the sequence; the special tokens that frame the caption are kept and not scored).
+    """
+    ids, mask = text_inputs["input_ids"], text_inputs["attention_mask"]
+    n = enc.patch_grid[0] * enc.patch_grid[1]
+    with torch.inference_mode():
+        text_vec = handle.text_embedding(ids, mask)[0]
+        image_vec = handle.image_embedding(enc.pixel_values)[0]
+        full = float(text_vec @ image_vec)
+        keep = ~torch.eye(n, dtype=torch.bool, device=enc.pixel_values.device)
+        images = _masked(enc, keep)
+        occluded = torch.cat([handle.image_embedding(images[i:i + _CHUNK]) @ text_vec
+                              for i in range(0, n, _CHUNK)])
+        special = set(handle.tokenizer.all_special_ids)
+        token_ids = ids[0].tolist()
+        drops = []
+        for j, tok in enumerate(token_ids):
+            if tok in special:
+                drops.append(0.0)
+                continue
+            short = torch.cat([ids[:, :j], ids[:, j + 1:]], dim=1)
+            drops.append(full - float(handle.text_embedding(short, torch.ones_like(short))[0] @ image_vec))
+    patches = ImageAttribution(method="occlusion", scores=(full - occluded).cpu().numpy().astype(np.float32)
+                               .reshape(enc.patch_grid), target=-1, label="caption", value=full,
+                               model_name=handle.name, settings={"explained": "cosine(image, caption)",
+                                                                 "replacement": BASELINE})
+    tokens = TokenScores(tokens=tuple(handle.tokenizer.convert_ids_to_tokens(token_ids)),
+                         scores=np.asarray(drops, dtype=np.float32), method="deletion",
+                         settings={"explained": "cosine(image, caption)", "special tokens": "kept, not scored"})
+    return patches, tokens
+
+
 def _logits(handle, pixels: torch.Tensor) -> torch.Tensor:
     out = handle.model(pixel_values=pixels)
     return out.logits.float()

@@ -12,16 +12,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 import transformers
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 
 from ..attention import AttentionResult
 from ..errors import InputError, ModelLoadError, ResourceError
 from ..models import capture as _capture
 from ..models.loading import VISION_REFUSED, ResolvedName, load_image_processor
 from . import attribution as _attribution
+from .attribution import ImageTextSimilarity
 from .images import ImageEncoding, patch_tokens, prefix_tokens, processor_pixels, read_image
 
-__all__ = ["VisionHandle", "load_vision_model"]
+__all__ = ["ImageTextHandle", "VisionHandle", "load_vision_model"]
 
 
 class VisionHandle:
@@ -49,6 +50,9 @@ class VisionHandle:
         self.device = device
         self.dtype = next(model.parameters()).dtype
         self.config = model.config
+        #: the vision tower and its config (the whole model for ViT-like ones; ``vision_model`` of CLIP)
+        self.vision = getattr(model, "vision_model", None) if hasattr(model, "text_model") else model
+        self.vision_config = getattr(model.config, "vision_config", None) or model.config
         self.captures_natively = model.config._attn_implementation == _capture.IMPLEMENTATION
         self.eager_reason: str | None = None if self.captures_natively else "it does not take attnviz's implementation"
         self.labels: dict[int, str] = {int(k): str(v) for k, v in (getattr(self.config, "id2label", None) or {}).items()}
@@ -59,15 +63,15 @@ class VisionHandle:
     # ------------------------------------------------------------------ facts
     @property
     def num_layers(self) -> int:
-        return int(self.config.num_hidden_layers)
+        return int(self.vision_config.num_hidden_layers)
 
     @property
     def num_heads(self) -> int:
-        return int(self.config.num_attention_heads)
+        return int(self.vision_config.num_attention_heads)
 
     @property
     def patch_size(self) -> int:
-        size = self.config.patch_size
+        size = self.vision_config.patch_size
         return int(size[0] if isinstance(size, (tuple, list)) else size)
 
     def describe(self) -> dict:
@@ -85,8 +89,8 @@ class VisionHandle:
                              "array), not text.")
         pixels, shown = processor_pixels(self.processor, read_image(image))
         rows, cols = self._grid_for(pixels.shape)
-        prefix, kinds = prefix_tokens(self.config.model_type, self._n_prefix,
-                                      int(getattr(self.config, "num_register_tokens", 0) or 0))
+        prefix, kinds = prefix_tokens(self.vision_config.model_type, self._n_prefix,
+                                      int(getattr(self.vision_config, "num_register_tokens", 0) or 0))
         return ImageEncoding(pixel_values=pixels.to(self.device, self.dtype), shown=shown,
                              tokens=prefix + patch_tokens(rows, cols), kinds=kinds + ("patch",) * (rows * cols),
                              patch_grid=(rows, cols), patch_size=self.patch_size)
@@ -103,12 +107,12 @@ class VisionHandle:
 
     def _forward(self, pixel_values, need_weights):
         if not need_weights:
-            return self.model(pixel_values=pixel_values), []
+            return self.vision(pixel_values=pixel_values), []
         if self.captures_natively:
             with _capture.capture() as cap:
-                out = self.model(pixel_values=pixel_values)
+                out = self.vision(pixel_values=pixel_values)
             return out, [weights for _key, _module, weights in cap.records]
-        out = self.model(pixel_values=pixel_values, output_attentions=True)
+        out = self.vision(pixel_values=pixel_values, output_attentions=True)
         return out, list(out.attentions or ())
 
     def _probe_pixels(self) -> torch.Tensor:
@@ -164,6 +168,82 @@ class VisionHandle:
         return f"VisionHandle({self.name!r}, device={self.device}, dtype={self.dtype})"
 
 
+class ImageTextHandle(VisionHandle):
+    """A dual encoder (CLIP): an image tower and a text tower whose embeddings are compared by cosine.
+
+    ``attention(image)`` is the image tower's (as for ViT); ``text_attention(caption)`` the text tower's;
+    ``similarity(image, captions)`` the explained numbers.
+    """
+
+    kind = "image-text"
+
+    def __init__(self, model, processor, tokenizer, *, name: str, device: torch.device):
+        super().__init__(model, processor, name=name, device=device)
+        self.tokenizer = tokenizer
+        self.text_config = model.config.text_config
+
+    def _captions(self, captions) -> list[str]:
+        captions = [captions] if isinstance(captions, str) else list(captions)
+        if not captions or not all(isinstance(c, str) and c.strip() for c in captions):
+            raise InputError("Give at least one non-empty caption.")
+        if len(captions) > 32 or any(len(c) > 1000 for c in captions):
+            raise InputError("At most 32 captions of at most 1,000 characters each.")
+        return captions
+
+    def _text_inputs(self, caption: str) -> dict:
+        limit = int(self.text_config.max_position_embeddings)
+        enc = self.tokenizer(caption, truncation=True, max_length=limit, return_tensors="pt")
+        return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
+
+    def text_embedding(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        return torch.nn.functional.normalize(out.float(), dim=-1)
+
+    def image_embedding(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        out = self.model.get_image_features(pixel_values=pixel_values).pooler_output
+        return torch.nn.functional.normalize(out.float(), dim=-1)
+
+    def similarity(self, image, captions) -> ImageTextSimilarity:
+        """The image's cosine similarity to each caption, the model's scaled logits and softmax over captions."""
+        captions = self._captions(captions)
+        enc = self.encode(image)
+        with torch.inference_mode():
+            image_vec = self.image_embedding(enc.pixel_values)[0]
+            cosine = torch.stack([self.text_embedding(**self._text_inputs(c))[0] @ image_vec for c in captions])
+            scale = float(self.model.logit_scale.exp())
+        logits = (cosine * scale).cpu().numpy()
+        probs = np.exp(logits - logits.max())
+        return ImageTextSimilarity(captions=tuple(captions), cosine=cosine.cpu().numpy().astype(np.float32),
+                                   logits=logits.astype(np.float32), probabilities=(probs / probs.sum()).astype(np.float32),
+                                   logit_scale=scale, model_name=self.name)
+
+    def text_attention(self, caption: str) -> AttentionResult:
+        """The text tower's attention over one caption's tokens (causal in CLIP)."""
+        (caption,) = self._captions([caption])
+        inputs = self._text_inputs(caption)
+        with torch.inference_mode():
+            if self.captures_natively:
+                with _capture.capture() as cap:
+                    self.model.text_model(**inputs)
+                weights = [w for _k, _m, w in cap.records]
+            else:
+                weights = list(self.model.text_model(**inputs, output_attentions=True).attentions)
+        att = np.stack([w[0].float().cpu().numpy() for w in weights]).astype(np.float32)
+        ids = inputs["input_ids"][0].tolist()
+        tokens = tuple(self.tokenizer.convert_ids_to_tokens(ids))
+        special = set(self.tokenizer.all_special_ids)
+        kinds = tuple("special" if i in special else "text" for i in ids)
+        return AttentionResult(tokens=tokens, attentions=att, layers=tuple(range(len(weights))), kinds=kinds,
+                               segments=np.where(np.array([k == "special" for k in kinds]), -1, 0).astype(np.int8),
+                               readout="last", causal=True, model_name=self.name, n_input_tokens=len(tokens),
+                               meta={"modality": "text", "tower": "text"})
+
+    def explain_similarity(self, image, caption: str) -> tuple:
+        """(patch occlusion, token deletion) of the cosine similarity of ``image`` to ``caption``."""
+        (caption,) = self._captions([caption])
+        return _attribution.similarity_occlusion(self, self.encode(image), self._text_inputs(caption))
+
+
 def _looks_like_path(text: str) -> bool:
     return len(text) < 4096 and "\n" not in text and text.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
 
@@ -185,6 +265,13 @@ def load_vision_model(resolved: ResolvedName, config, *, device: torch.device, d
     if refused:
         raise ModelLoadError(f"attnviz does not support '{resolved.display_name}' ({config.model_type}): {refused}")
     processor = load_image_processor(resolved, revision=revision, local_files_only=offline)
+    tokenizer = None
+    if hasattr(config, "text_config"):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(resolved.source, revision=revision, local_files_only=offline)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"Could not load the tokenizer of the image–text model '{resolved.display_name}': "
+                                 f"{str(exc)[:200]}") from exc
     cls = _model_class(config)
     kwargs = dict(revision=revision, trust_remote_code=trust_remote_code, use_safetensors=True, dtype=dtype,
                   local_files_only=offline)
@@ -202,4 +289,6 @@ def load_vision_model(resolved: ResolvedName, config, *, device: torch.device, d
         raise ResourceError(f"{resolved.display_name} does not fit in {device} memory.", retry_on_cpu=True) from exc
     except Exception as exc:  # noqa: BLE001 - still a typed error
         raise ModelLoadError(f"Could not load '{resolved.display_name}': {str(exc).strip()[:300]}") from exc
+    if tokenizer is not None:
+        return ImageTextHandle(model.to(device), processor, tokenizer, name=resolved.display_name, device=device)
     return VisionHandle(model.to(device), processor, name=resolved.display_name, device=device)

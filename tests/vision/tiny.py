@@ -6,7 +6,11 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoTokenizer,
     BitImageProcessor,
+    CLIPConfig,
+    CLIPImageProcessor,
+    CLIPModel,
     DeiTConfig,
     DeiTForImageClassificationWithTeacher,
     Dinov2WithRegistersConfig,
@@ -37,6 +41,14 @@ def save_tiny(family: str, root: Path) -> Path:
         model = Dinov2WithRegistersModel(Dinov2WithRegistersConfig(**COMMON, num_register_tokens=2))
         processor = BitImageProcessor(size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32},
                                       image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    elif family == "clip":  # the bundled MiniLM's tokenizer (BERT wordpieces): [SEP] ends a caption
+        from attnviz.models.loading import default_model_path
+        model = CLIPModel(CLIPConfig(
+            text_config=dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                             intermediate_size=64, max_position_embeddings=32, eos_token_id=102),
+            vision_config=dict(**COMMON, intermediate_size=64), projection_dim=16))
+        processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        AutoTokenizer.from_pretrained(default_model_path()).save_pretrained(path)
     elif family == "swin":
         model = SwinModel(SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1], num_heads=[2],
                                      window_size=4))
