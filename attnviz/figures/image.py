@@ -147,3 +147,15 @@ def attribution_overlay(image: np.ndarray, attribution) -> go.Figure:
     return patch_overlay(image, attribution.scores, diverging=signed, colorbar_title="score",
                          title=f"{attribution.title} · class {html.escape(attribution.label, quote=False)} "
                                f"(logit {attribution.value:.3f})")
+
+
+def cross_attention_overlay(image: np.ndarray, result: AttentionResult, word: int, *, layer_pos: int,
+                            head: int | None) -> go.Figure:
+    """Where a captioner looked while writing word ``word``: its cross-attention row over the patches."""
+    att = result.cross_attentions[layer_pos, :, word]
+    row = att.mean(0) if head is None else att[head]
+    grid = row[len(row) - np.prod(grid_of(result)):].reshape(grid_of(result))
+    which = "mean over heads" if head is None else f"head {head}"
+    token = html.escape(result.decoder_tokens[word], quote=False)
+    return patch_overlay(image, grid, colorbar_title="cross-attention",
+                         title=f"writing “{token}” · layer {result.layers[layer_pos]} · {which}")

@@ -235,7 +235,7 @@ def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.d
 # ------------------------------------------------------------------ vision directories
 #: vision transformers read through an image processor ([CLS] (+ [DIST], registers) then patches)
 VISION_MODEL_TYPES = frozenset({"vit", "deit", "dinov2", "dinov2_with_registers", "beit", "data2vec-vision",
-                                "vit_msn", "clip"})
+                                "vit_msn", "clip", "vision-encoder-decoder"})
 #: image models whose attention is not one token × token map, with the reason shown to the user
 VISION_REFUSED = {
     "swin": "Swin attends within local windows that shift between layers: there is no token × token map "

@@ -22,7 +22,7 @@ from . import attribution as _attribution
 from .attribution import ImageTextSimilarity
 from .images import ImageEncoding, patch_tokens, prefix_tokens, processor_pixels, read_image
 
-__all__ = ["ImageTextHandle", "VisionHandle", "load_vision_model"]
+__all__ = ["CaptionHandle", "ImageTextHandle", "VisionHandle", "load_vision_model"]
 
 
 class VisionHandle:
@@ -50,9 +50,9 @@ class VisionHandle:
         self.device = device
         self.dtype = next(model.parameters()).dtype
         self.config = model.config
-        #: the vision tower and its config (the whole model for ViT-like ones; ``vision_model`` of CLIP)
-        self.vision = getattr(model, "vision_model", None) if hasattr(model, "text_model") else model
-        self.vision_config = getattr(model.config, "vision_config", None) or model.config
+        #: the vision tower and its config (the whole model for ViT-like ones; CLIP's ``vision_model``; the
+        #: encoder of a vision encoder–decoder)
+        self.vision, self.vision_config = _vision_tower(model)
         self.captures_natively = model.config._attn_implementation == _capture.IMPLEMENTATION
         self.eager_reason: str | None = None if self.captures_natively else "it does not take attnviz's implementation"
         self.labels: dict[int, str] = {int(k): str(v) for k, v in (getattr(self.config, "id2label", None) or {}).items()}
@@ -244,6 +244,79 @@ class ImageTextHandle(VisionHandle):
         return _attribution.similarity_occlusion(self, self.encode(image), self._text_inputs(caption))
 
 
+class CaptionHandle(VisionHandle):
+    """A vision encoder–decoder (image captioning): ``caption(image)`` generates and shows where each word looked."""
+
+    kind = "vision-encoder-decoder"
+
+    def __init__(self, model, processor, tokenizer, *, name: str, device: torch.device):
+        super().__init__(model, processor, name=name, device=device)
+        self.tokenizer = tokenizer
+
+    def caption(self, image, *, max_new_tokens: int = 20) -> AttentionResult:
+        """Greedy caption of ``image`` with every attention of the decoding, as one :class:`AttentionResult`.
+
+        ``tokens``/``attentions``: the image encoder's; ``decoder_tokens``: the generated words; row t of
+        ``cross_attentions`` [layers, heads, words, image tokens] is the cross-attention of the step that
+        produced word t (the decoder reading the start token and words 0 … t−1), the same row step-by-step
+        generation computes; ``decoder_attentions`` likewise. ``meta["caption"]`` is the decoded text.
+        """
+        if not 1 <= int(max_new_tokens) <= 64:
+            raise InputError("Generate between 1 and 64 tokens.")
+        enc = self.encode(image)
+        with torch.inference_mode():
+            ids = self.model.generate(pixel_values=enc.pixel_values, max_new_tokens=int(max_new_tokens),
+                                      do_sample=False, num_beams=1)
+            if ids.shape[1] < 2:
+                raise InputError("The model generated nothing for this image.")
+            encoder, decoder, cross = _decoding_attentions(self, enc.pixel_values, ids[:, :-1])
+
+        def stack(tensors):
+            return np.stack([t[0].float().cpu().numpy() for t in tensors]).astype(np.float32)
+
+        words = tuple(self.tokenizer.convert_ids_to_tokens(ids[0, 1:].tolist()))
+        special = set(self.tokenizer.all_special_ids)
+        image_special = np.array([k in ("cls", "special") for k in enc.kinds])
+        return AttentionResult(
+            tokens=enc.tokens, attentions=stack(encoder), layers=tuple(range(self.num_layers)),
+            kinds=enc.kinds, segments=np.where(image_special, -1, 0).astype(np.int8), readout="cls",
+            model_name=self.name, n_input_tokens=len(enc.tokens), decoder_tokens=words,
+            decoder_kinds=tuple("special" if i in special else "text" for i in ids[0, 1:].tolist()),
+            decoder_attentions=stack(decoder), cross_attentions=stack(cross),
+            meta={"modality": "image", "patch_grid": enc.patch_grid, "patch_size": enc.patch_size,
+                  "caption": self.tokenizer.decode(ids[0], skip_special_tokens=True),
+                  "rows": "row t: the step that produced word t"})
+
+
+def _decoding_attentions(handle, pixel_values, decoder_ids):
+    """(encoder, decoder self, cross) weights per layer of one teacher-forced forward.
+
+    Captured: calls come in forward order, the encoder's layers first, then per decoder layer its self- and
+    its cross-attention (the key length tells them apart; the order does when it is the same).
+    """
+    if not handle.captures_natively:
+        out = handle.model(pixel_values=pixel_values, decoder_input_ids=decoder_ids, output_attentions=True)
+        return out.encoder_attentions, out.decoder_attentions, out.cross_attentions
+    with _capture.capture() as cap:
+        handle.model(pixel_values=pixel_values, decoder_input_ids=decoder_ids)
+    weights = [w for _k, _m, w in cap.records]
+    encoder, rest = weights[:handle.num_layers], weights[handle.num_layers:]
+    m, n = decoder_ids.shape[1], encoder[0].shape[-1]
+    decoder, cross = rest[0::2], rest[1::2]
+    if not decoder or len(decoder) != len(cross) or any(w.shape[-1] != m for w in decoder) or \
+            any(w.shape[-1] != n for w in cross):
+        raise ModelLoadError(f"{handle.name}: its decoder's attention calls are not self then cross per layer.")
+    return encoder, decoder, cross
+
+
+def _vision_tower(model):
+    if hasattr(model, "text_model") and hasattr(model, "vision_model"):
+        return model.vision_model, model.config.vision_config
+    if getattr(model.config, "model_type", "") == "vision-encoder-decoder":
+        return model.encoder, model.config.encoder
+    return model, model.config
+
+
 def _looks_like_path(text: str) -> bool:
     return len(text) < 4096 and "\n" not in text and text.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
 
@@ -266,7 +339,7 @@ def load_vision_model(resolved: ResolvedName, config, *, device: torch.device, d
         raise ModelLoadError(f"attnviz does not support '{resolved.display_name}' ({config.model_type}): {refused}")
     processor = load_image_processor(resolved, revision=revision, local_files_only=offline)
     tokenizer = None
-    if hasattr(config, "text_config"):
+    if hasattr(config, "text_config") or hasattr(config, "decoder"):
         try:
             tokenizer = AutoTokenizer.from_pretrained(resolved.source, revision=revision, local_files_only=offline)
         except (OSError, ValueError) as exc:
@@ -289,6 +362,8 @@ def load_vision_model(resolved: ResolvedName, config, *, device: torch.device, d
         raise ResourceError(f"{resolved.display_name} does not fit in {device} memory.", retry_on_cpu=True) from exc
     except Exception as exc:  # noqa: BLE001 - still a typed error
         raise ModelLoadError(f"Could not load '{resolved.display_name}': {str(exc).strip()[:300]}") from exc
+    if hasattr(config, "decoder"):
+        return CaptionHandle(model.to(device), processor, tokenizer, name=resolved.display_name, device=device)
     if tokenizer is not None:
         return ImageTextHandle(model.to(device), processor, tokenizer, name=resolved.display_name, device=device)
     return VisionHandle(model.to(device), processor, name=resolved.display_name, device=device)

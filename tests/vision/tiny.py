@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from transformers import (
     AutoTokenizer,
+    BertConfig,
     BitImageProcessor,
     CLIPConfig,
     CLIPImageProcessor,
@@ -17,6 +18,8 @@ from transformers import (
     Dinov2WithRegistersModel,
     SwinConfig,
     SwinModel,
+    VisionEncoderDecoderConfig,
+    VisionEncoderDecoderModel,
     ViTConfig,
     ViTForImageClassification,
     ViTImageProcessor,
@@ -48,6 +51,16 @@ def save_tiny(family: str, root: Path) -> Path:
                              intermediate_size=64, max_position_embeddings=32, eos_token_id=102),
             vision_config=dict(**COMMON, intermediate_size=64), projection_dim=16))
         processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        AutoTokenizer.from_pretrained(default_model_path()).save_pretrained(path)
+    elif family == "captioner":  # a ViT encoder and a BERT decoder with cross-attention
+        from attnviz.models.loading import default_model_path
+        config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
+            ViTConfig(**COMMON, intermediate_size=64),
+            BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       intermediate_size=64, max_position_embeddings=64))
+        config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 101, 0, 102
+        model = VisionEncoderDecoderModel(config)
+        processor = ViTImageProcessor(size={"height": 32, "width": 32})
         AutoTokenizer.from_pretrained(default_model_path()).save_pretrained(path)
     elif family == "swin":
         model = SwinModel(SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1], num_heads=[2],
