@@ -25,9 +25,12 @@ from .models import handle_for
 from .page import page
 from .session_files import offer_session_file
 from .state import current_model_key
-from .text import show_error
+from .text import md_text, show_error
 
 VIEWS = ["Per head", "Model view", "Rollout", "Mean attention distance", "Token heatmap"]
+#: one more view for the models that have one
+EXTRA_VIEWS = {"image-text": "Captions", "vision-encoder-decoder": "Caption"}
+CAPTIONS = "a photo of a temple\na photo of a flower\nred, blue and green shapes"
 UPLOAD = "Upload your own…"
 
 
@@ -108,7 +111,8 @@ def attention_page() -> None:
                 "Attention weights show where information flows, not why the model decided.",
         params=lambda handle: [
             StateParam.choice("image", "attention_image", list(gallery()), default=next(iter(gallery()))),
-            StateParam.choice("view", "image_view", VIEWS, default=VIEWS[0]),
+            StateParam.choice("view", "image_view", _views(handle), default=VIEWS[0]),
+            StateParam.text("captions", "image_captions", default=CAPTIONS),
             StateParam.integer("layer", "image_layer", 0, handle.num_layers - 1, default=0),
             StateParam.integer("head", "image_head", 0, handle.num_heads - 1, default=0),
             StateParam.integer("query", "image_query", 0, handle.max_length - 1, default=0),
@@ -119,7 +123,8 @@ def attention_page() -> None:
     except AttnvizError as exc:
         show_error(exc)
         st.stop()
-    view = st.segmented_control("View", VIEWS, key="image_view") or VIEWS[0]
+    handle = handle_for(current_model_key())
+    view = st.segmented_control("View", _views(handle), key="image_view") or VIEWS[0]
     controls = st.columns([1, 1, 2])
     layer_pos = controls[0].selectbox("Layer", range(result.num_layers), key="image_layer")
     head = controls[1].selectbox("Head", range(result.num_heads), key="image_head")
@@ -145,9 +150,68 @@ def attention_page() -> None:
         st.caption("For each patch query: Σ over patches of weight × distance between patch centres; mean over "
                    "patch queries (Dosovitskiy et al. 2021, Fig. 7). Weight on [CLS]/registers counts as 0.")
         st.dataframe(distances, hide_index=True)
-    else:
+    elif view == "Token heatmap":
         st.plotly_chart(attention_figs.head_heatmap(result, layer_pos, head), width="stretch")
+    elif view == "Captions":
+        _captions_view(digest, data)
+    else:
+        _caption_view(digest, data, shown, layer_pos, head)
     offer_session_file("attention", {"attention": result})
+
+
+def _views(handle) -> list[str]:
+    extra = EXTRA_VIEWS.get(getattr(handle, "kind", ""))
+    return VIEWS + ([extra] if extra else [])
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_similarity(model_key: tuple[str, str, str], digest: str, captions: tuple[str, ...], _data: bytes):
+    return handle_for(model_key).similarity(_data, list(captions))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_caption(model_key: tuple[str, str, str], digest: str, _data: bytes):
+    return handle_for(model_key).caption(_data)
+
+
+def _captions_view(digest: str, data: bytes) -> None:
+    """A dual encoder: the image's similarity to each caption, what drives one, the text tower's attention."""
+    text = st.text_area("Captions, one per line", key="image_captions", max_chars=5000)
+    captions = tuple(line.strip() for line in text.splitlines() if line.strip())
+    key = current_model_key()
+    try:
+        sims = cached_similarity(key, digest, captions, data)
+        chosen = st.selectbox("Explain the similarity to", captions, key="image_caption_pick")
+        handle = handle_for(key)
+        patches, tokens = handle.explain_similarity(data, chosen)
+        text_result = handle.text_attention(chosen)
+    except AttnvizError as exc:
+        show_error(exc)
+        return
+    st.dataframe(sims.to_dataframe(), hide_index=True)
+    st.caption("The explained number is the cosine similarity of the two embeddings; CLIP's softmax reads it "
+               f"× {sims.logit_scale:.1f}.")
+    left, right = st.columns(2)
+    left.plotly_chart(figs.patch_overlay(handle.encode(data).shown, patches.scores, diverging=True,
+                                         colorbar_title="Δ cosine", title="Patch occlusion of the similarity"),
+                      width="stretch")
+    right.dataframe(tokens.to_dataframe(), hide_index=True)
+    st.plotly_chart(attention_figs.mean_heads_heatmap(text_result, text_result.num_layers - 1), width="stretch")
+
+
+def _caption_view(digest: str, data: bytes, shown, layer_pos: int, head: int) -> None:
+    """A captioner: the caption, and where each word looked (cross-attention per layer/head or mean)."""
+    try:
+        result = cached_caption(current_model_key(), digest, data)
+    except AttnvizError as exc:
+        show_error(exc)
+        return
+    st.markdown(f"**Caption:** {md_text(result.meta['caption'])}")
+    word = st.selectbox("Word", range(len(result.decoder_tokens)), format_func=lambda i: result.decoder_tokens[i],
+                        key="image_caption_word")
+    mean = st.toggle("Mean over heads", key="image_caption_mean", value=True)
+    st.plotly_chart(figs.cross_attention_overlay(shown, result, word, layer_pos=layer_pos,
+                                                 head=None if mean else head), width="stretch")
 
 
 def attribution_page() -> None:

@@ -94,3 +94,19 @@ def test_attribution_page_draws_one_overlay_per_method(vit_key):
     assert not at.exception and not at.error
     titles = [strings_in(s) for s in chart_specs(at)]
     assert len(titles) == 3 and all("class dog" in t for t in titles)
+
+
+def test_clip_captions_and_a_captioners_words(tmp_path):
+    from attnviz.ui import MODEL_KEY
+
+    at = open_page(model_key=(str(save_tiny("clip", tmp_path)), "cpu", "float32"))
+    at.segmented_control(key="image_view").set_value("Captions").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.dataframe[0].value["caption"].tolist() == ["a photo of a temple", "a photo of a flower",
+                                                         "red, blue and green shapes"]
+    assert "Patch occlusion of the similarity" in strings_in(chart_specs(at)[0])
+    at.session_state[MODEL_KEY] = (str(save_tiny("captioner", tmp_path)), "cpu", "float32")
+    at.run()
+    at.segmented_control(key="image_view").set_value("Caption").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert "writing “" in strings_in(chart_specs(at)[0])
