@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
 
 from tests.helpers import chart_specs, open_page, strings_in
-from tests.vision.tiny import save_tiny
+from tests.vision.tiny import png_bytes, save_tiny
 
 VIEWS = ["Per head", "Model view", "Rollout", "Mean attention distance", "Token heatmap"]
 
@@ -28,17 +26,8 @@ def attention_page(vit_key):
     return at
 
 
-def _png(array, **text) -> bytes:
-    info = PngImagePlugin.PngInfo()
-    for k, v in text.items():
-        info.add_text(k, v)
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
-
-
 def _bomb() -> bytes:
-    png = _png(np.zeros((4, 4, 3), np.uint8))
+    png = png_bytes(np.zeros((4, 4, 3), np.uint8))
     chunk = b"IHDR" + struct.pack(">II", 60_000, 60_000) + png[24:29]
     return png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
 
@@ -69,7 +58,7 @@ def test_a_gallery_image_and_a_patch_query(attention_page):
 HOSTILE = [
     ("notes.png", b"#!/bin/sh\necho not an image", "not a PNG, JPEG or WebP"),
     ("huge.png", _bomb(), "megapixels"),
-    ("meta.png", _png(np.zeros((8, 8, 3), np.uint8), Comment="<script>alert(1)</script>"), "metadata"),
+    ("meta.png", png_bytes(np.zeros((8, 8, 3), np.uint8), Comment="<script>alert(1)</script>"), "metadata"),
 ]
 
 
@@ -82,7 +71,7 @@ def test_hostile_uploads_get_a_clear_error_and_nothing_else_then_a_good_one_is_s
         assert len(at.error) == 1 and message in at.error[0].value, name
         assert not at.get("plotly_chart")
     picture = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    at.file_uploader[0].set_value(("mine.png", _png(picture), "image/png")).run()
+    at.file_uploader[0].set_value(("mine.png", png_bytes(picture), "image/png")).run()
     assert not at.exception and not at.error and chart_specs(at)
 
 

@@ -8,20 +8,12 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from attnviz.errors import InputError
 from attnviz.vision import images
 from attnviz.vision.images import read_image
-
-
-def _png(array: np.ndarray, **info) -> bytes:
-    meta = PngImagePlugin.PngInfo()
-    for key, value in info.items():
-        meta.add_text(key, value)
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG", pnginfo=meta)
-    return buf.getvalue()
+from tests.vision.tiny import png_bytes
 
 
 def _declared_size(png: bytes, width: int, height: int) -> bytes:
@@ -41,7 +33,7 @@ def test_png_jpeg_webp_are_read_as_rgb():
         Image.fromarray(RGB).convert("RGBA" if fmt != "JPEG" else "RGB").save(buf, format=fmt)
         picture = read_image(buf.getvalue())
         assert picture.mode == "RGB" and picture.size == (20, 12)
-    np.testing.assert_array_equal(np.asarray(read_image(_png(RGB))), RGB)  # PNG is lossless: pixels intact
+    np.testing.assert_array_equal(np.asarray(read_image(png_bytes(RGB))), RGB)  # PNG is lossless: pixels intact
 
 
 @pytest.mark.parametrize("data, message", [
@@ -62,7 +54,7 @@ def test_other_formats_are_refused():
 
 
 def test_a_huge_png_header_is_refused_before_decoding():
-    bomb = _declared_size(_png(RGB), 100_000, 100_000)  # 10 gigapixels declared in a tiny file
+    bomb = _declared_size(png_bytes(RGB), 100_000, 100_000)  # 10 gigapixels declared in a tiny file
     assert len(bomb) < 2000
     with pytest.raises(InputError, match="megapixels"):
         read_image(bomb)
@@ -70,7 +62,7 @@ def test_a_huge_png_header_is_refused_before_decoding():
 
 def test_a_file_over_the_byte_limit_is_refused_unread(monkeypatch, tmp_path):
     monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 1000)
-    big = _png(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    big = png_bytes(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     path = tmp_path / "big.png"
     path.write_bytes(big)
     for source in (big, path):
@@ -81,8 +73,8 @@ def test_a_file_over_the_byte_limit_is_refused_unread(monkeypatch, tmp_path):
 @pytest.mark.parametrize("text", ["<script>alert(1)</script>", "javascript:alert(1)", "<svg onload=alert(1)>"])
 def test_script_in_metadata_is_refused(text):
     with pytest.raises(InputError, match="metadata"):
-        read_image(_png(RGB, Comment=text))
-    assert read_image(_png(RGB, Comment="taken on a sunny day")).size == (20, 12)  # plain text is fine
+        read_image(png_bytes(RGB, Comment=text))
+    assert read_image(png_bytes(RGB, Comment="taken on a sunny day")).size == (20, 12)  # plain text is fine
 
 
 def test_exif_orientation_is_applied():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image, PngImagePlugin
 from transformers import (
     AutoTokenizer,
     BertConfig,
@@ -71,3 +74,13 @@ def save_tiny(family: str, root: Path) -> Path:
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def png_bytes(array: np.ndarray, **text: str) -> bytes:
+    """``array`` as PNG file bytes, with ``text`` as tEXt metadata chunks (e.g. Comment="...")."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
