@@ -5,6 +5,7 @@ Nothing is downloaded: tiny models reuse the bundled MiniLM tokenizer (BERT Word
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,6 +20,26 @@ import attnviz
 from attnviz.models.loading import default_model_path
 
 VOCAB = 30522
+
+
+def pytest_configure(config):
+    _scan_streamlit_components_once()
+
+
+def _scan_streamlit_components_once():
+    """Every AppTest run has Streamlit scan all installed distributions' metadata (~650 here) for v2
+    component manifests: 1–3 s per run, most of a cached page's run time. The installed set cannot change
+    during a test session, so the scan runs once and each AppTest gets the same result (a fresh list)."""
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:  # a Streamlit without v2 components: nothing to cache
+        return
+    scan = manifest_scanner.scan_component_manifests
+    if hasattr(scan, "cache_info"):
+        return
+    once = functools.cache(scan)
+    manifest_scanner.scan_component_manifests = functools.wraps(scan)(lambda *a, **k: list(once(*a, **k)))
+    manifest_scanner.scan_component_manifests.cache_info = once.cache_info
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,24 @@
 32, 2 layers, 4 heads, vocab 200) and instantiates the head attnviz would load (masked LM, causal LM,
 seq2seq LM, classifier, else the base model). Families that are not plain text models (vision, audio,
 multimodal sub-configs), or do not build quickly, are skipped with a reason.
+
+Deciding a skip means building the family's default config and often its model (a "tiny" MoE can still
+be tens of millions of parameters): most of the sweep's time once went there. `known_skips()` reads
+those decisions from sweep_skips.json, recorded for one transformers version and this file's exact text;
+for any other version or text it returns nothing and every family is decided live again (slower, same
+result). Rewrite the record after changing this file or transformers: `python -m tests.models.sweep_configs`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import signal
 import time
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 
 import transformers
 from transformers import CONFIG_MAPPING
@@ -39,12 +49,51 @@ TOKEN_IDS = {"pad_token_id": 0, "bos_token_id": 5, "eos_token_id": 6, "decoder_s
              "sep_token_id": 3, "cls_token_id": 2, "mask_token_id": 4, "unk_token_id": 1}
 
 
+@cache
 def text_model_types() -> list[str]:
     """Every model type in the five auto mappings that has a text head or is a text base model."""
     types = set()
     for mapping in HEAD_MAPPINGS:
         types |= set(mapping)
     return sorted(t for t in types if t in CONFIG_MAPPING)
+
+
+SKIPS_FILE = Path(__file__).with_name("sweep_skips.json")
+
+
+def _skips_key() -> dict:
+    """What a recorded skip decision depends on: transformers' and torch's versions and this file's text."""
+    import torch
+
+    source = Path(__file__).read_bytes().replace(b"\r\n", b"\n")
+    return {"transformers": transformers.__version__, "torch": torch.__version__.split("+")[0],
+            "sweep_configs_sha256": hashlib.sha256(source).hexdigest()}
+
+
+@cache
+def known_skips() -> dict[str, str]:
+    """{model_type: reason it is skipped} as recorded for this exact setup, or {} when the record is stale
+    or missing (then `tiny_model` decides every family live)."""
+    try:
+        record = json.loads(SKIPS_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record.get("skips", {}) if record.get("key") == _skips_key() else {}
+
+
+def record_skips() -> dict[str, str]:
+    """Decide every family live (as the sweep would, with no record) and write sweep_skips.json."""
+    import torch
+
+    torch.set_num_threads(1)
+    skips = {}
+    for model_type in text_model_types():
+        try:
+            tiny_model(model_type)
+        except Skip as why:
+            skips[model_type] = str(why)
+    SKIPS_FILE.write_text(json.dumps({"key": _skips_key(), "skips": skips}, indent=1, sort_keys=True) + "\n")
+    return skips
 
 
 def head_class(model_type: str) -> str | None:
@@ -148,3 +197,8 @@ def tiny_model(model_type: str, *, seconds: float = 3.0):
         raise Skip(f"tiny config is still {n_params:,} parameters")
     del start
     return model, arch
+
+
+if __name__ == "__main__":
+    recorded = record_skips()
+    print(f"{SKIPS_FILE.name}: {len(recorded)} of {len(text_model_types())} families skipped")
