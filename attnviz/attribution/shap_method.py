@@ -107,6 +107,7 @@ def shap_values(ctx, *, max_evals: int = 500, mask: str = "delete", batch_size: 
 _warm = threading.Event()
 _warm_lock = threading.Lock()
 _warm_started = threading.Event()
+_start_lock = threading.Lock()  # not _warm_lock: that one is held through the whole (seconds-long) warm-up
 
 
 def warm_up() -> None:
@@ -134,7 +135,7 @@ def warm_up() -> None:
 
 def warm_up_in_background() -> None:
     """:func:`warm_up` on a low-priority daemon thread, started once (a server calls this at launch)."""
-    with _warm_lock:
+    with _start_lock:
         if _warm_started.is_set():
             return
         _warm_started.set()
