@@ -16,6 +16,7 @@ from attnviz.audit.dataset import read_table
 from attnviz.diff import shared_target
 from attnviz.generation import attribute_generated, generate
 
+from .jobs import heavy_job
 from .models import handle_for
 
 
@@ -23,14 +24,17 @@ from .models import handle_for
 def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str | None, target: str | None,
                      layers: tuple[int, ...] | None) -> AttentionResult:
     handle = handle_for(model_key)
-    return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
+    with heavy_job("attention"):
+        return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_attribution(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
                        method: str):
     """One method's attribution, cached by every setting that changes it (the target is a frozen dataclass)."""
-    return run(cached_input(model_key, text, text_pair, target), method)
+    prepared = cached_input(model_key, text, text_pair, target)  # before the slot: see ui/jobs.py
+    with heavy_job("attribution"):
+        return run(prepared, method)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -44,8 +48,10 @@ def cached_input(model_key: tuple[str, str, str], text: str, text_pair: str | No
 def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
                       methods: tuple[str, ...], level: str, _attributions: dict):
     """Agreement + faithfulness; ``_attributions`` is not hashed: it is determined by the other keys."""
-    return evaluate(handle_for(model_key), _attributions, text, text_pair, target=target, level=level,
-                    prepared=cached_input(model_key, text, text_pair, target))
+    prepared = cached_input(model_key, text, text_pair, target)
+    with heavy_job("evaluation"):
+        return evaluate(handle_for(model_key), _attributions, text, text_pair, target=target, level=level,
+                        prepared=prepared)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -74,7 +80,8 @@ def run_audit_with_progress(model_key: tuple[str, str, str], dataset, settings, 
     def progress(done: int, total: int, message: str) -> None:
         bar.progress(min(1.0, done / max(1, total)), text=message)
 
-    result = run_audit(handle_for(model_key), dataset, settings, cache_dir=cache_dir, progress=progress)
+    with heavy_job("audit"):
+        result = run_audit(handle_for(model_key), dataset, settings, cache_dir=cache_dir, progress=progress)
     bar.progress(1.0, text=f"Done: {len(result.ok)} of {result.total} examples"
                            + (f" ({result.cache_hits} from the cache)" if result.cache_hits else ""))
     return result
@@ -97,12 +104,14 @@ def cached_shared_target(model_key: tuple[str, str, str], text: str):
 def cached_generation(model_key: tuple[str, str, str], prompt: str, max_new_tokens: int, do_sample: bool,
                       temperature: float, top_k: int, seed: int):
     """A continuation plus its one-pass attention, cached by every decoding setting."""
-    return generate(handle_for(model_key), prompt, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                    temperature=temperature, top_k=top_k, seed=seed)
+    with heavy_job("generation"):
+        return generate(handle_for(model_key), prompt, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                        temperature=temperature, top_k=top_k, seed=seed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def cached_generated_attribution(model_key: tuple[str, str, str], generation_args: tuple, step: int, method: str):
     """Attribution of generated token ``step``; ``generation_args`` are cached_generation's after the key."""
     generation = cached_generation(model_key, *generation_args)
-    return attribute_generated(handle_for(model_key), generation, step, method)
+    with heavy_job("attribution"):
+        return attribute_generated(handle_for(model_key), generation, step, method)

@@ -7,6 +7,7 @@ Lab's) lives in that session's state only.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import streamlit as st
@@ -14,7 +15,9 @@ import torch
 
 import attnviz
 from attnviz.errors import AttnvizError, ModelLoadError
+from attnviz.jobs import default_queue
 from attnviz.models.loading import operator_trusts_remote_code
+from attnviz.operator import SHARED_ENV, ModelPolicy
 
 from .state import (
     DEFAULT_KEY,
@@ -25,6 +28,18 @@ from .state import (
     presenter_mode,
 )
 from .text import md_text, show_error
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def apply_operator_settings() -> None:
+    """At launch: a server that listens beyond localhost gets the closed defaults (``ATTNVIZ_SHARED=1``,
+    unless the operator set it), and malformed operator settings stop the server here, not in a session."""
+    address = (st.get_option("server.address") or "").strip()
+    if address not in _LOOPBACK:  # empty: Streamlit listens on every interface
+        os.environ.setdefault(SHARED_ENV, "1")
+    ModelPolicy.from_env()
+    default_queue()
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -106,3 +121,6 @@ def model_sidebar() -> None:
             st.caption(f"**{info['kind']}** · {info['layers']} layers × {info['heads']} heads · "
                        f"{info['device']} · {info['dtype']} · up to {info['max_tokens']} tokens")
         st.caption("Remote code: " + ("**enabled by the operator**" if operator_trusts_remote_code() else "off"))
+        policy = ModelPolicy.from_env()
+        if policy.restricted:
+            st.caption(md_text(f"Models this server allows: {policy.describe()}."))
