@@ -7,6 +7,8 @@ Read from environment variables only (set by whoever launches the server), never
 - ``ATTNVIZ_MODEL_DIRS``: the roots local model directories may come from, separated like PATH.
 - ``ATTNVIZ_MAX_MODEL_BYTES``: the largest model (weights on disk, or on the hub before a download).
 - ``ATTNVIZ_MAX_JOBS``: heavy jobs (attention, attribution, bias, audit, lab training) running at once.
+- ``ATTNVIZ_RESULT_CACHE_BYTES`` / ``ATTNVIZ_MODEL_CACHE_BYTES``: the memory budgets of the app's caches of
+  results and of loaded models (least recently used out first).
 
 With none of them set and the server on localhost, nothing is restricted (the app behaves as it always
 did). When the server listens beyond localhost (``ATTNVIZ_SHARED=1``, which the app sets itself from
@@ -39,6 +41,10 @@ MODEL_DIRS_ENV = "ATTNVIZ_MODEL_DIRS"
 MAX_MODEL_BYTES_ENV = "ATTNVIZ_MAX_MODEL_BYTES"
 MAX_JOBS_ENV = "ATTNVIZ_MAX_JOBS"
 SHARED_ENV = "ATTNVIZ_SHARED"
+RESULT_CACHE_BYTES_ENV = "ATTNVIZ_RESULT_CACHE_BYTES"
+MODEL_CACHE_BYTES_ENV = "ATTNVIZ_MODEL_CACHE_BYTES"
+DEFAULT_RESULT_CACHE_BYTES = 1 << 30  # 1 GiB of cached results
+DEFAULT_MODEL_CACHE_BYTES = 4 << 30  # 4 GiB of loaded weights
 #: heavy jobs at once when the operator sets nothing: the machine's cores (at least 1), but at most 4
 DEFAULT_MAX_JOBS = max(1, min(4, os.cpu_count() or 1))
 
@@ -172,3 +178,16 @@ def max_jobs(environ: Mapping[str, str] | None = None) -> int:
     if value < 1:
         raise ValueError(f"{MAX_JOBS_ENV} must be at least 1, not {raw!r}")
     return value
+
+
+def cache_bytes(kind: str, environ: Mapping[str, str] | None = None) -> int:
+    """The byte budget of the app's cache of ``"results"`` or ``"models"`` (operator's setting or default).
+
+    >>> cache_bytes("results", {"ATTNVIZ_RESULT_CACHE_BYTES": "256MB"})
+    256000000
+    """
+    env = os.environ if environ is None else environ
+    name, default = {"results": (RESULT_CACHE_BYTES_ENV, DEFAULT_RESULT_CACHE_BYTES),
+                     "models": (MODEL_CACHE_BYTES_ENV, DEFAULT_MODEL_CACHE_BYTES)}[kind]
+    raw = env.get(name, "").strip()
+    return parse_bytes(raw) if raw else default

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "attnviz"
 #: layer and the layers below, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("attnviz.errors", "attnviz.version", "attnviz.runtime", "attnviz.serialise",
-                    "attnviz.operator", "attnviz.jobs")),
+                    "attnviz.operator", "attnviz.jobs", "attnviz.budget")),
     ("encoding", ("attnviz.models", "attnviz.models.capture", "attnviz.models.encoding", "attnviz.models.families",
                   "attnviz.models.loading")),
     ("targets", ("attnviz.models.targets",)),

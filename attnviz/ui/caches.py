@@ -1,7 +1,8 @@
 """What the pages compute, cached by every setting that changes it.
 
 Results go through ``st.cache_data`` (copies: no page mutates another's), keyed on the model key rather
-than the handle; :func:`run_audit_with_progress` is the one long run that reports progress instead.
+than the handle, inside a byte budget (``@budgeted(RESULTS)``, :mod:`.budgets`); a cache miss of heavy work
+waits for a slot (:func:`.jobs.heavy_job`); :func:`run_audit_with_progress` is the one long run that reports progress instead.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from attnviz.audit.dataset import read_table
 from attnviz.diff import shared_target
 from attnviz.generation import attribute_generated, generate
 
+from .budgets import RESULTS, budgeted
 from .jobs import heavy_job
 from .models import handle_for
 
 
+@budgeted(RESULTS)
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str | None, target: str | None,
                      layers: tuple[int, ...] | None) -> AttentionResult:
@@ -28,6 +31,7 @@ def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str 
         return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
 
 
+@budgeted(RESULTS)
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_attribution(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
                        method: str):
@@ -37,6 +41,7 @@ def cached_attribution(model_key: tuple[str, str, str], text: str, text_pair: st
         return run(prepared, method)
 
 
+@budgeted(RESULTS)
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_input(model_key: tuple[str, str, str], text: str, text_pair: str | None, target) -> AttributionInput:
     """The input tokenised and its target bound once, shared by every method, the target info and the
@@ -44,6 +49,7 @@ def cached_input(model_key: tuple[str, str, str], text: str, text_pair: str | No
     return prepare(handle_for(model_key), text, text_pair, target)
 
 
+@budgeted(RESULTS)
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
                       methods: tuple[str, ...], level: str, _attributions: dict):
@@ -54,6 +60,7 @@ def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str
                         prepared=prepared)
 
 
+@budgeted(RESULTS)
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: str | None, target):
     """What is explained for this input: description, label and the label probabilities."""
@@ -63,7 +70,7 @@ def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: st
 
 
 # --- audit ---
-@st.cache_data(max_entries=4, show_spinner=False)
+@st.cache_data(max_entries=4, show_spinner=False)  # not budgeted: its key is the file itself (≤ 20 MB, 4 kept)
 def cached_read_table(data: bytes, filename: str):
     """An uploaded (or sample) file parsed into a DataFrame with all its columns (InputError if malformed)."""
     return read_table(data, filename)
@@ -88,18 +95,21 @@ def run_audit_with_progress(model_key: tuple[str, str, str], dataset, settings, 
 
 
 # --- compare two / generate ---
+@budgeted(RESULTS)
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_words(model_key: tuple[str, str, str], text: str) -> tuple:
     """(word text, token positions) per word of ``text``: what word-level comparisons pool over."""
     return handle_for(model_key).encode(text).words
 
 
+@budgeted(RESULTS)
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_shared_target(model_key: tuple[str, str, str], text: str):
     """The model's default target with A's predicted label fixed (both sides explain the same number)."""
     return shared_target(handle_for(model_key), text)
 
 
+@budgeted(RESULTS)
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_generation(model_key: tuple[str, str, str], prompt: str, max_new_tokens: int, do_sample: bool,
                       temperature: float, top_k: int, seed: int):
@@ -109,6 +119,7 @@ def cached_generation(model_key: tuple[str, str, str], prompt: str, max_new_toke
                         temperature=temperature, top_k=top_k, seed=seed)
 
 
+@budgeted(RESULTS)
 @st.cache_data(max_entries=32, show_spinner=False)
 def cached_generated_attribution(model_key: tuple[str, str, str], generation_args: tuple, step: int, method: str):
     """Attribution of generated token ``step``; ``generation_args`` are cached_generation's after the key."""

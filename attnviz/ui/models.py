@@ -19,6 +19,7 @@ from attnviz.jobs import default_queue
 from attnviz.models.loading import operator_trusts_remote_code
 from attnviz.operator import SHARED_ENV, ModelPolicy
 
+from .budgets import MODELS, budgeted, model_nbytes
 from .state import (
     DEFAULT_KEY,
     MODEL_KEY,
@@ -42,6 +43,7 @@ def apply_operator_settings() -> None:
     default_queue()
 
 
+@budgeted(MODELS, model_nbytes, per_session=False)
 @st.cache_resource(max_entries=3, show_spinner=False)
 def get_model(name: str, device: str, dtype: str) -> attnviz.ModelHandle:
     return attnviz.load_model(None if name == attnviz.DEFAULT_MODEL_ID else name, device=device, dtype=dtype)
