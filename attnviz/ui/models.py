@@ -35,12 +35,17 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 def apply_operator_settings() -> None:
     """At launch: a server that listens beyond localhost gets the closed defaults (``ATTNVIZ_SHARED=1``,
-    unless the operator set it), and malformed operator settings stop the server here, not in a session."""
+    unless the operator set it), and malformed operator settings stop every page here with a message, not deep inside a run."""
     address = (st.get_option("server.address") or "").strip()
     if address not in _LOOPBACK:  # empty: Streamlit listens on every interface
         os.environ.setdefault(SHARED_ENV, "1")
-    ModelPolicy.from_env()
-    default_queue()
+    try:
+        ModelPolicy.from_env()
+        default_queue()
+    except ValueError as exc:
+        st.error(f"The server's operator settings are malformed: {md_text(exc)}. Nothing runs until the operator "
+                 "fixes them and restarts the server.")
+        st.stop()
 
 
 @budgeted(MODELS, model_nbytes, per_session=False)
