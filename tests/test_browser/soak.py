@@ -138,6 +138,12 @@ async def _soak(url: str, sessions: int, seconds: float, report: SoakReport, tim
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
         try:
+            warm = await browser.new_context()  # one visit first: the server's first run imports and loads the model
+            first = await warm.new_page()
+            await first.goto(url)
+            await first.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0",
+                                          timeout=timeout_ms)
+            await warm.close()
             ready = asyncio.Barrier(sessions)
             results = await asyncio.gather(*(_session(browser, url, i, seconds, report, timeout_ms, ready)
                                              for i in range(sessions)), return_exceptions=True)
