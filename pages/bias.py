@@ -63,8 +63,10 @@ def cached_measure(model_key, fills: pd.DataFrame, target, method: str | None, n
     """f, attribution share and attention mass for every sentence; the progress bar is created here so that
     a cache hit replays it (and its removal) instead of touching an element outside the cached call."""
     bar = st.progress(0.0, text=f"Running {len(fills)} sentences …")
-    out = bias.measure(ui.handle_for(model_key), fills, target, method=method, attention=attention, n_steps=n_steps,
-                       progress=lambda fraction, message: bar.progress(min(1.0, fraction), text=message))
+    with ui.heavy_job("bias probe"):
+        out = bias.measure(ui.handle_for(model_key), fills, target, method=method, attention=attention,
+                           n_steps=n_steps, progress=lambda fraction, message: bar.progress(min(1.0, fraction),
+                                                                                            text=message))
     bar.empty()
     return out
 
@@ -86,13 +88,15 @@ def cached_result(model_key, fills: pd.DataFrame, target, method: str | None, n_
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_weat(model_key, test: str, lists: tuple, names: tuple, templates: tuple, aggregate: str,
                 n_samples: int, seed: int) -> bias.WeatResult:
-    return bias.weat(ui.handle_for(model_key), *lists, templates=templates or None, aggregate=aggregate,
-                     n_samples=n_samples, seed=seed, names=names, test=test)
+    with ui.heavy_job("bias test"):
+        return bias.weat(ui.handle_for(model_key), *lists, templates=templates or None, aggregate=aggregate,
+                         n_samples=n_samples, seed=seed, names=names, test=test)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_pairs(model_key, pairs: pd.DataFrame) -> bias.PairsResult:
-    return bias.compare_pairs(ui.handle_for(model_key), pairs)
+    with ui.heavy_job("bias probe"):
+        return bias.compare_pairs(ui.handle_for(model_key), pairs)
 
 
 def uploaded_table(label: str, kind: str, default: pd.DataFrame, key: str) -> pd.DataFrame:

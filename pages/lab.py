@@ -193,7 +193,8 @@ with train_tab:
             st.session_state[RUNNING] = False
             st.rerun()
         if running:
-            trainer.run(max_seconds=CHUNK_SECONDS)
+            with ui.heavy_job("lab training", cancel=False):
+                trainer.run(max_seconds=CHUNK_SECONDS)
             if trainer.finished:
                 st.session_state[RUNNING] = False
                 st.rerun()

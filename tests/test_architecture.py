@@ -18,7 +18,8 @@ PACKAGE = ROOT / "attnviz"
 #: Bottom to top. A module belongs to the layer of its longest matching prefix; it may import its own
 #: layer and the layers below, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("attnviz.errors", "attnviz.version", "attnviz.runtime", "attnviz.serialise")),
+    ("foundation", ("attnviz.errors", "attnviz.version", "attnviz.runtime", "attnviz.serialise",
+                    "attnviz.operator", "attnviz.jobs", "attnviz.budget")),
     ("encoding", ("attnviz.models", "attnviz.models.capture", "attnviz.models.encoding", "attnviz.models.families",
                   "attnviz.models.loading", "attnviz.vision", "attnviz.vision.images")),
     ("targets", ("attnviz.models.targets",)),

@@ -15,12 +15,14 @@ from transformers import AutoTokenizer, PretrainedConfig
 from ..attention import extract_attention
 from ..attribution import attribute
 from ..errors import ModelLoadError, ResourceError
+from ..operator import ModelPolicy
 from ..vision import handle as _vision
 from . import capture as _capture
 from . import families as _families
 from .encoding import MAX_ATTENTION_VALUES, MAX_TEXT_CHARS, AttentionSite, Encoding, encode
 from .loading import (
     choose_model_class,
+    is_default_name,
     is_vision_config,
     load_config,
     model_kind,
@@ -31,6 +33,7 @@ from .loading import (
     resolve_name,
     sentence_max_length,
     sentence_pooling,
+    weights_bytes,
 )
 
 __all__ = ["MAX_ATTENTION_VALUES", "MAX_TEXT_CHARS", "ModelHandle", "from_pretrained_model", "load_model"]
@@ -270,7 +273,7 @@ def _max_length(tokenizer, config) -> int:
 
 def load_model(name: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
                revision: str | None = None, trust_remote_code: bool | None = None,
-               offline: bool = False) -> ModelHandle:
+               offline: bool = False, policy: ModelPolicy | None = None) -> ModelHandle:
     """Load a model by hub id or directory (``None``: the bundled all-MiniLM-L6-v2, fully offline).
 
     Args:
@@ -280,12 +283,20 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         revision: a hub revision (branch, tag or commit) to pin.
         trust_remote_code: None follows the operator's launch setting (env ATTNVIZ_TRUST_REMOTE_CODE).
         offline: never reach the hub, whatever HF_HUB_OFFLINE says (the local cache and directories only).
+        policy: which models may load; None reads the operator's settings (:mod:`attnviz.operator`:
+            allowed hub ids, model roots, size limit), which restrict nothing unless set.
 
     Raises:
         InputError: a malformed name, device or dtype.
-        ModelLoadError: the model cannot be found offline, needs remote code, or has no safetensors weights.
+        ModelLoadError: the model is not allowed by the operator or over its size limit, cannot be found
+            offline, needs remote code, or has no safetensors weights.
     """
-    resolved = resolve_name(name)
+    policy = ModelPolicy.from_env() if policy is None else policy
+    if not is_default_name(name):
+        policy.check_name(str(name))  # before the disk is looked at: one message for a path there or not
+    resolved = resolve_name(name, hub_only=policy.model_dirs is not None)
+    if policy.max_model_bytes is not None and not is_default_name(name):
+        policy.check_size(resolved.display_name, weights_bytes(resolved, revision, offline))
     trc = operator_trusts_remote_code() if trust_remote_code is None else bool(trust_remote_code)
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)

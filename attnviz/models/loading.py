@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import HfApi, try_to_load_from_cache
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
@@ -26,6 +27,7 @@ from transformers.models.auto import modeling_auto as auto
 from transformers.utils import cached_file
 
 from ..errors import InputError, ModelLoadError
+from ..operator import looks_like_path
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {None, "", "default", DEFAULT_MODEL_ID, "all-MiniLM-L6-v2"}
@@ -56,7 +58,17 @@ class ResolvedName:
     is_local: bool
 
 
-def resolve_name(name: str | os.PathLike | None) -> ResolvedName:
+def is_default_name(name: str | os.PathLike | None) -> bool:
+    """True for the names of the bundled model (None, "", "default", its hub id)."""
+    return name is None or (isinstance(name, str) and name.strip() in _DEFAULT_ALIASES)
+
+
+def resolve_name(name: str | os.PathLike | None, *, hub_only: bool = False) -> ResolvedName:
+    """What ``name`` is: the bundled model, a local directory or a hub id.
+
+    ``hub_only``: never look at the disk for a hub-id-shaped name (when the operator restricts directories,
+    ``owner/name`` must not open a directory of that name under the server's working directory).
+    """
     if name is not None and not isinstance(name, (str, os.PathLike)):
         raise InputError(f"A model name must be a hub id or a directory path, not {type(name).__name__}.")
     text = None if name is None else str(name).strip()
@@ -66,6 +78,8 @@ def resolve_name(name: str | os.PathLike | None) -> ResolvedName:
     if len(text) > 1024 or "\x00" in text:
         raise InputError("That is not a model id or a directory path (too long or with a NUL character).")
     path = Path(text).expanduser()
+    if hub_only and not looks_like_path(text) and _HUB_ID.match(text) and ".." not in text:
+        return _hub_only(text)
     try:
         is_dir = path.is_dir()
     except OSError:
@@ -81,6 +95,40 @@ def resolve_name(name: str | os.PathLike | None) -> ResolvedName:
             f"'{text[:80]}' is not a model id: use 'owner/name' as on huggingface.co or a local directory."
         )
     return ResolvedName(text, text, False)
+
+
+def weights_bytes(resolved: ResolvedName, revision: str | None, local_files_only: bool = False) -> int | None:
+    """Bytes of safetensors weights: from the files where local (a directory or the Hugging Face cache),
+    from the hub's metadata before a download; None when neither can tell (the load then fails on its own)."""
+    if resolved.is_local or Path(resolved.source).is_absolute():
+        return _safetensors_bytes(Path(resolved.source))
+    cached = try_to_load_from_cache(resolved.source, "config.json", revision=revision)
+    if isinstance(cached, str):
+        return _safetensors_bytes(Path(cached).parent)
+    if local_files_only or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        return None
+    try:
+        info = HfApi().model_info(resolved.source, revision=revision, files_metadata=True)
+    except Exception:  # noqa: BLE001 - no metadata (network, gated, missing): the download itself will say why
+        return None
+    sizes = [s.size or 0 for s in (info.siblings or []) if s.rfilename.endswith(".safetensors")]
+    return sum(sizes) if sizes else None
+
+
+def _safetensors_bytes(folder: Path) -> int | None:
+    files = list(folder.rglob("*.safetensors"))
+    return sum(f.stat().st_size for f in files) if files else None
+
+
+def _hub_only(hub_id: str) -> ResolvedName:
+    """A hub id that transformers must not read as a relative directory (it tries the disk first)."""
+    resolved = ResolvedName(hub_id, hub_id, False)
+    if not Path(hub_id).exists():
+        return resolved
+    cached = try_to_load_from_cache(hub_id, "config.json")
+    if not isinstance(cached, str):  # the same message as for a hub id that is not cached
+        raise ModelLoadError(_not_found_message(resolved))
+    return ResolvedName(hub_id, str(Path(cached).parent), False)  # the cached snapshot, by its full path
 
 
 def load_config(resolved: ResolvedName, *, revision: str | None, trust_remote_code: bool,

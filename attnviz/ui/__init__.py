@@ -20,6 +20,7 @@ from .caches import (
     run_audit_with_progress,
 )
 from .gallery import comparison_picker, example_picker
+from .jobs import heavy_job
 from .links import app_sidebar, share_state
 from .models import current_model, get_model, handle_for, model_b_key, model_sidebar, use_session_model
 from .page import apply_launch_flags, ensure_entrypoint, mark_entrypoint, page, seed
@@ -42,7 +43,7 @@ __all__ = [
     "TargetChoice", "TargetForm", "app_sidebar", "apply_launch_flags", "cached_attention", "cached_attribution",
     "cached_evaluation", "cached_generated_attribution", "cached_generation", "cached_read_table",
     "cached_shared_target", "cached_target_info", "cached_words", "comparison_picker", "current_model",
-    "current_model_key", "ensure_entrypoint", "example_picker", "get_model", "guide", "handle_for",
+    "current_model_key", "ensure_entrypoint", "example_picker", "get_model", "guide", "handle_for", "heavy_job",
     "mark_entrypoint", "md_code", "md_text", "model_b_key", "model_sidebar", "offer_session_file", "page",
     "presenter_mode", "run_audit_with_progress", "safe_message", "seed", "share_state", "show_error",
     "target_form", "target_params", "use_session_model",

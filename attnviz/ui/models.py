@@ -7,6 +7,7 @@ Lab's) lives in that session's state only.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import streamlit as st
@@ -14,8 +15,11 @@ import torch
 
 import attnviz
 from attnviz.errors import AttnvizError, ModelLoadError
+from attnviz.jobs import default_queue
 from attnviz.models.loading import operator_trusts_remote_code
+from attnviz.operator import SHARED_ENV, ModelPolicy
 
+from .budgets import MODELS, budgeted, model_nbytes
 from .state import (
     DEFAULT_KEY,
     MODEL_KEY,
@@ -26,7 +30,25 @@ from .state import (
 )
 from .text import md_text, show_error
 
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
+
+def apply_operator_settings() -> None:
+    """At launch: a server that listens beyond localhost gets the closed defaults (``ATTNVIZ_SHARED=1``,
+    unless the operator set it), and malformed operator settings stop every page here with a message, not deep inside a run."""
+    address = (st.get_option("server.address") or "").strip()
+    if address not in _LOOPBACK:  # empty: Streamlit listens on every interface
+        os.environ.setdefault(SHARED_ENV, "1")
+    try:
+        ModelPolicy.from_env()
+        default_queue()
+    except ValueError as exc:
+        st.error(f"The server's operator settings are malformed: {md_text(exc)}. Nothing runs until the operator "
+                 "fixes them and restarts the server.")
+        st.stop()
+
+
+@budgeted(MODELS, model_nbytes, per_session=False)
 @st.cache_resource(max_entries=3, show_spinner=False)
 def get_model(name: str, device: str, dtype: str) -> attnviz.ModelHandle:
     return attnviz.load_model(None if name == attnviz.DEFAULT_MODEL_ID else name, device=device, dtype=dtype)
@@ -106,3 +128,6 @@ def model_sidebar() -> None:
             st.caption(f"**{info['kind']}** · {info['layers']} layers × {info['heads']} heads · "
                        f"{info['device']} · {info['dtype']} · up to {info['max_tokens']} tokens")
         st.caption("Remote code: " + ("**enabled by the operator**" if operator_trusts_remote_code() else "off"))
+        policy = ModelPolicy.from_env()
+        if policy.restricted:
+            st.caption(md_text(f"Models this server allows: {policy.describe()}."))

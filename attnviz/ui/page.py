@@ -26,8 +26,9 @@ from attnviz.models.loading import TRUST_REMOTE_CODE_ENV
 from attnviz.runtime import keep_freed_memory
 from attnviz.sharing import StateParam
 
+from .jobs import start_run
 from .links import share_state
-from .models import current_model
+from .models import apply_operator_settings, current_model
 from .state import SHARED_TEXT_KEY
 from .text import show_error
 
@@ -60,6 +61,7 @@ def apply_launch_flags(argv: list[str] | None = None) -> None:
     warm_up_in_background()  # shap's import + numba JIT (seconds) off the first SHAP click
     if "--trust-remote-code" in (sys.argv[1:] if argv is None else argv):
         os.environ[TRUST_REMOTE_CODE_ENV] = "1"
+    apply_operator_settings()  # shared server (beyond localhost): closed model defaults; bad values stop here
 
 
 def seed(params: Iterable[StateParam], keep: Iterable[str] | bool = ()) -> None:
@@ -107,6 +109,7 @@ def page(name: str, *, title: str, caption: str, params: Params = (), needs_mode
         ...     StateParam.text("prompt", "generate_prompt", default="Once upon a time")])
     """
     ensure_entrypoint()
+    start_run()  # a Cancel click in the heavy-job line cancels this run's heavy jobs
     st.title(title)
     st.caption(caption)
     handle = None
