@@ -1,8 +1,18 @@
-"""Audit throughput and memory: batched runs vs one example at a time, peak memory vs the number of examples.
+"""Audit throughput and memory: batched runs vs one example at a time, peak memory vs the number of examples;
+the streamed engines (local vs Ray) on a generated Parquet file.
 
     HF_HUB_OFFLINE=1 python bench/bench_audit.py                 # throughput (3 rounds) + memory (250, 1000)
     HF_HUB_OFFLINE=1 python bench/bench_audit.py --quick         # 1 round, 32 examples, memory at 100 and 200
     HF_HUB_OFFLINE=1 python bench/bench_audit.py --skip-memory
+    HF_HUB_OFFLINE=1 python bench/bench_audit.py --engines 20000 2000   # local vs Ray (1 and 2 workers)
+
+Engines (``--engines N [N …]``): a generated N-row Parquet file (the texts below, 1 % empty, a label and a
+topic column, row groups of 1,000) audited by ``stream_audit`` (local) and ``ray_audit`` with 1 and 2
+workers, each in a fresh process (1 torch thread per process or worker, saliency, no faithfulness, chunk 512);
+rows/s, peak RSS of the driver (ru_maxrss; the Ray workers are separate processes: their peak is read from
+/proc while the run goes), and whether the reports are the same (aggregates equal, every per-example number
+within 1e-5 of the local run). Ray's overhead per batch: the Ray run's seconds minus the local run's,
+over its actor calls.
 
 Bundled all-MiniLM-L6-v2 on the CPU, the default zero-shot target, attention (every layer and head: head
 statistics and rollout) plus Integrated Gradients (16 Gauss-Legendre steps, pad baseline), no faithfulness,
@@ -137,11 +147,19 @@ def main() -> int:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=None)
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--engines", type=int, nargs="*", default=None, metavar="N",
+                        help="local vs Ray on generated N-row Parquet files")
+    parser.add_argument("--methods", nargs="*", default=["saliency"], help="--engines: attribution methods")
+    parser.add_argument("--engine-child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["BENCH_THREADS"] = str(args.threads)
     if args.memory_child is not None:
         memory_child(args.memory_child)
         return 0
+    if args.engine_child is not None:
+        return engine_child(*args.engine_child, methods=tuple(args.methods))
+    if args.engines:
+        return engine_table(args.engines, tuple(args.methods))
 
     import torch
 
@@ -209,6 +227,141 @@ def memory_table(args, sizes) -> int:
         m = json.loads(line)
         print(f"{m['n']:>6} {m['rss_before_mb']:14.0f} {m['peak_mb']:9.0f} {m['growth_mb']:10.1f} "
               f"{m['retained_mb']:14.1f} {m['stored_json_mb']:15.2f} {m['n'] / m['seconds']:7.2f}", flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------ local vs Ray
+ENGINE_CHUNK = 512
+
+
+def make_parquet(n: int, path: Path) -> None:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from attnviz.audit.dataset import SAMPLE_SETS
+
+    base = pd.read_csv(SAMPLE_SETS["reviews"])
+    items = texts(n)
+    frame = pd.DataFrame({"text": [("" if i % 100 == 37 else t) for i, t in enumerate(items)],
+                          "label": [base["label"].iloc[i % len(base)] for i in range(n)],
+                          "topic": [base["topic"].iloc[i % len(base)] for i in range(n)]})
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=1000)
+
+
+class PeakWatch:
+    """Peak RSS of the Ray worker processes (sampled from /proc every 0.5 s while the run goes)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak_kb, self.stop = 0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.wait(0.5):
+            for proc in Path("/proc").iterdir():
+                try:
+                    if proc.name.isdigit() and b"ChunkWorker" in (proc / "cmdline").read_bytes():
+                        status = (proc / "status").read_text()
+                        kb = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM")).split()[1])
+                        self.peak_kb = max(self.peak_kb, kb)
+                except (OSError, StopIteration, ValueError):
+                    continue
+
+    def done(self) -> float:
+        self.stop.set()
+        self.thread.join()
+        return self.peak_kb / 1024
+
+
+def engine_child(engine: str, data: str, out: str, workers: str, methods=("saliency",)) -> int:
+    """One streamed run in this fresh process: a JSON line with rows/s and peak memory."""
+    import torch
+
+    import attnviz
+    from attnviz.audit import AuditSettings
+    from attnviz.audit.stream import stream_audit
+
+    torch.set_num_threads(1)
+    handle = attnviz.load_model(device="cpu")
+    settings = AuditSettings(methods=methods, faithfulness=False, batch_size=16)
+    options = dict(slice_columns=["topic"], chunk_rows=ENGINE_CHUNK, images=False)
+    watch = None
+    started = time.perf_counter()
+    if engine == "ray":
+        import ray
+
+        from attnviz.audit.ray_engine import ray_audit
+
+        ray.init(num_cpus=int(workers), include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                                           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}})
+        init_s = time.perf_counter() - started
+        watch = PeakWatch()
+        done = ray_audit(handle, data, out, settings, workers=int(workers), **options)
+    else:
+        init_s = 0.0
+        done = stream_audit(handle, data, out, settings, **options)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"engine": engine, "workers": int(workers), "rows": done.total, "seconds": round(seconds, 1),
+                      "ray_init_s": round(init_s, 1), "rows_per_s": round(done.total / seconds, 2),
+                      "driver_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "worker_peak_mb": round(watch.done()) if watch else None}))
+    return 0
+
+
+def same_report(a: Path, b: Path, tol: float = 1e-5) -> str:
+    """'' when report.json of a and b agree (aggregates equal, numbers within tol), else the first difference."""
+    import math
+
+    def walk(x, y, path):
+        if isinstance(x, dict):
+            if not isinstance(y, dict) or set(x) != set(y):
+                return f"{path}: keys differ"
+            return next((d for k in x if (d := walk(x[k], y[k], f"{path}.{k}"))), "")
+        if isinstance(x, list):
+            if not isinstance(y, list) or len(x) != len(y):
+                return f"{path}: lengths differ"
+            return next((d for i, (u, v) in enumerate(zip(x, y)) if (d := walk(u, v, f"{path}[{i}]"))), "")
+        if isinstance(x, float) and isinstance(y, float):
+            return "" if (math.isnan(x) and math.isnan(y)) or abs(x - y) <= tol else f"{path}: {x} vs {y}"
+        return "" if x == y else f"{path}: {x!r} vs {y!r}"
+
+    docs = []
+    for d in (a, b):
+        record = json.loads((d / "report.json").read_text())
+        for key in ("started_utc", "finished_utc", "seconds", "engine"):
+            record["provenance"].pop(key, None)
+        docs.append(record)
+    return walk(docs[0], docs[1], "report")
+
+
+def engine_table(sizes, methods) -> int:
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    print(f"# streamed engines: {', '.join(methods) or 'attention only'}, chunk {ENGINE_CHUNK}, 1 thread per "
+          f"process/worker, {os.cpu_count()} CPUs; load before: {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"{'N':>7} {'engine':<7} {'workers':>7} {'s':>8} {'rows/s':>8} {'driver MB':>10} {'worker MB':>10} "
+          f"{'same as local':<14} {'load':>5}")
+    for n in sizes:
+        data = tmp / f"rows-{n}.parquet"
+        make_parquet(n, data)
+        for engine, workers in (("local", 1), ("ray", 1), ("ray", 2)):
+            out = tmp / f"out-{n}-{engine}-{workers}"
+            done = subprocess.run([sys.executable, __file__, "--engine-child", engine, str(data), str(out),
+                                   str(workers), "--methods", *methods], capture_output=True, text=True)
+            line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{")), None)
+            if line is None:
+                print(f"{n:>7} {engine:<7} {workers:>7} failed: {done.stderr.strip()[-400:]}", flush=True)
+                continue
+            m = json.loads(line)
+            same = "-" if engine == "local" else (same_report(tmp / f"out-{n}-local-1", out) or "yes")
+            print(f"{n:>7} {engine:<7} {workers:>7} {m['seconds']:8.1f} {m['rows_per_s']:8.2f} "
+                  f"{m['driver_peak_mb']:10} {m['worker_peak_mb'] or '-':>10} {same[:60]:<14} "
+                  f"{os.getloadavg()[0]:5.1f}", flush=True)
     return 0
 
 

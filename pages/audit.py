@@ -13,12 +13,13 @@ from attnviz.audit.dataset import MAX_BYTES, guess_text_column
 from attnviz.audit.report import build_figures, report_bytes, slice_figure_name
 from attnviz.errors import AttnvizError
 from attnviz.sharing import StateParam
+from attnviz.ui.audit_folder import show_audit_folder
 
 NONE = "(none)"
 RESULT_KEY = "audit_result"  # session_state: (run key, AuditResult, {file: bytes} or None)
 CANCELLED_KEY = "audit_cancelled"
 BIAS_AXES = ["gender", "ethnicity", "religion", "age", "disability", "nationality", "sexual orientation"]
-SOURCES = {"sample": "Sample set (reviews)", "upload": "Upload a file"}
+SOURCES = {"sample": "Sample set (reviews)", "upload": "Upload a file", "folder": "A CLI run (folder)"}
 TABS = ["Predictions", "Heads", "Top words", "Agreement & faithfulness", "Slices", "Bias probe", "Examples"]
 SAMPLE = SAMPLE_SETS["reviews"]
 
@@ -80,6 +81,9 @@ handle = ui.page(
             "the same settings is instant, and a cancelled run resumes where it stopped.")
 
 source = st.radio("Data", list(SOURCES), horizontal=True, key="audit_source", format_func=SOURCES.get)
+if source == "folder":  # a run of `python -m attnviz audit` in a folder the operator lists: progress, report
+    show_audit_folder()
+    st.stop()
 if source == "upload":
     st.caption("An uploaded file cannot travel in a link: the link (sidebar) and session files carry the "
                "methods and settings only — send the file along with them.")

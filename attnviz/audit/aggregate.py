@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..attention import head_pattern
+from .bins import EXACT_ROWS, Bins
 from .results import STAT_NAMES, AuditResult
 
 
@@ -189,8 +190,15 @@ class Partial:
         >>> whole.tables(label_names)
     """
 
-    def __init__(self, methods=(), slice_columns=(), layers: int = 0, heads: int = 0):
+    def __init__(self, methods=(), slice_columns=(), layers: int = 0, heads: int = 0, exact_rows: int = EXACT_ROWS):
         self.methods, self.slice_columns = tuple(methods), tuple(slice_columns)
+        # past exact_rows examples the per-example numbers go to fixed-width bins (O(bins), not O(rows))
+        self.exact_rows, self.binned = exact_rows, False
+        self.output_bins: dict = {}  # predicted → Bins of f(x)
+        self.agreement_bins: dict = {}  # (pair, metric) → Bins
+        self.faith_bins: dict = {}  # (method, metric) → Bins
+        self.faith_examples: dict = {}  # method → examples with faithfulness
+        self.beats_random: dict = {}  # method → [examples whose comprehensiveness beats random's, paired examples]
         self.layers, self.heads = layers, heads
         self.examples = self.ok = 0
         self.head_sum = np.zeros((layers, heads, len(STAT_NAMES)), dtype=np.float64)
@@ -241,6 +249,7 @@ class Partial:
                 self.agreement_rows.append({"index": ex.index, "pair": f"{a} vs {b}", "method_a": a, "method_b": b,
                                             **metrics})
             self.faith_rows += [{"index": ex.index, "method": m, **metrics} for m, metrics in ex.faithfulness.items()]
+            self._count_faithfulness(ex.faithfulness)
             spearman = (np.nanmean([a.get("spearman", np.nan) for a in ex.agreement.values()])
                         if ex.agreement else None)
             comp = None
@@ -268,7 +277,44 @@ class Partial:
             for pattern in np.unique(per_example):
                 counts = self.pattern_counts.setdefault(pattern, np.zeros(self.layers * self.heads, dtype=np.int64))
                 counts += (per_example == pattern).sum(0)
+        if self.binned or self.examples > self.exact_rows:
+            self._to_bins()
         return self
+
+    def _count_faithfulness(self, faith: dict) -> None:
+        random = (faith.get("random") or {}).get("comprehensiveness")
+        for method, metrics in faith.items():
+            self.faith_examples[method] = self.faith_examples.get(method, 0) + 1
+            mine = metrics.get("comprehensiveness")
+            if method != "random" and random is not None and mine is not None:
+                entry = self.beats_random.setdefault(method, [0, 0])
+                entry[0] += bool(mine > random)
+                entry[1] += 1
+
+    def _to_bins(self) -> None:
+        """Move the per-example lists into bins (their ranges from the values there when this first happens)."""
+        gathered: dict = {}
+        outputs = pd.DataFrame(self.outputs, columns=["status", "predicted", "output"])
+        for label, group in outputs[outputs["status"] == "ok"].groupby("predicted", sort=False):
+            gathered.setdefault(("output", label), []).extend(group["output"].tolist())
+        for kind, name, rows in (("agreement", "pair", self.agreement_rows), ("faith", "method", self.faith_rows)):
+            for row in rows:
+                for metric, value in row.items():
+                    if metric not in ("index", "pair", "method", "method_a", "method_b"):
+                        gathered.setdefault((kind, (row[name], metric)), []).append(value)
+        stores = {"output": self.output_bins, "agreement": self.agreement_bins, "faith": self.faith_bins}
+        for (kind, key), values in gathered.items():
+            store = stores[kind]
+            if key in store:
+                store[key].add(values)
+            else:
+                store[key] = Bins.spanning(values)
+        for values in self.slice_stats.values():
+            for s in values.values():
+                for k in ("outputs", "spearman", "comp"):
+                    s[k] = RunningMean().extend(s[k])
+        self.outputs, self.agreement_rows, self.faith_rows = [], [], []
+        self.binned = True
 
     def merge(self, other: Partial) -> Partial:
         """Add ``other`` (the examples after these) into this partial; returns self."""
@@ -297,19 +343,36 @@ class Partial:
             mine = self.slice_stats.setdefault(column, {})
             for value, s in values.items():
                 if value not in mine:
-                    mine[value] = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+                    mine[value] = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list)
+                                       else RunningMean().extend(v) if isinstance(v, RunningMean) else v)
                                    for k, v in s.items()}
                     continue
                 m = mine[value]
                 for k in ("examples", "comparable", "correct"):
                     m[k] += s[k]
                 for k in ("outputs", "spearman", "comp"):
-                    m[k] += s[k]
+                    m[k] = m[k] + list(s[k]) if isinstance(m[k], list) and isinstance(s[k], list) \
+                        else RunningMean().extend(m[k]).extend(s[k])
                 for label, n in s["predicted"].items():
                     m["predicted"][label] = m["predicted"].get(label, 0) + n
         self.outputs += other.outputs
         self.agreement_rows += other.agreement_rows
         self.faith_rows += other.faith_rows
+        for method, n in other.faith_examples.items():
+            self.faith_examples[method] = self.faith_examples.get(method, 0) + n
+        for method, (wins, pairs) in other.beats_random.items():
+            entry = self.beats_random.setdefault(method, [0, 0])
+            entry[0] += wins
+            entry[1] += pairs
+        for mine, theirs in ((self.output_bins, other.output_bins), (self.agreement_bins, other.agreement_bins),
+                             (self.faith_bins, other.faith_bins)):
+            for key, bins in theirs.items():
+                if key in mine:
+                    mine[key].merge(bins)
+                else:
+                    mine[key] = Bins(bins.lo, bins.hi, bins.bins).merge(bins)
+        if self.binned or other.binned or self.examples > self.exact_rows:
+            self._to_bins()
         return self
 
     # -------------------------------------------------------------- the tables
@@ -366,6 +429,32 @@ class Partial:
         return pd.DataFrame(rows, columns=None if rows else ["index", "method", "comprehensiveness", "sufficiency",
                                                              "deletion_auc", "insertion_auc"])
 
+    def faithfulness_summary(self) -> pd.DataFrame:
+        """:func:`faithfulness_summary_of` the rows, or of the bins past ``exact_rows`` examples."""
+        if not self.binned:
+            return faithfulness_summary_of(self.faithfulness())
+        if not self.faith_examples:
+            return pd.DataFrame(columns=["method", "examples"])
+        rows = []
+        for method, n in self.faith_examples.items():
+            row = {"method": method, "examples": n}
+            for metric in ("comprehensiveness", "sufficiency", "deletion_auc", "insertion_auc"):
+                bins = self.faith_bins.get((method, metric))
+                row[f"mean_{metric}"] = bins.mean if bins is not None else np.nan
+            wins, pairs = self.beats_random.get(method, (0, 0))
+            row["beats_random_comprehensiveness"] = wins / pairs if pairs else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def boxes(self, kind: str) -> pd.DataFrame:
+        """Binned runs: one row per (pair or method, metric) with count, q1, median, q3, mean and whiskers."""
+        store = self.agreement_bins if kind == "agreement" else self.faith_bins
+        return pd.DataFrame([{"name": name, "metric": metric, **bins.box()} for (name, metric), bins in store.items()])
+
+    def output_histograms(self, bars: int = 20) -> dict:
+        """Binned runs: {predicted label: (edges, counts)} of f(x)."""
+        return {label: self.output_bins[label].histogram(bars) for label in sorted(self.output_bins)}
+
     def outputs_frame(self) -> pd.DataFrame:
         """status, predicted and output per example: what the output histogram reads from results.csv."""
         return pd.DataFrame(self.outputs, columns=["status", "predicted", "output"])
@@ -376,12 +465,12 @@ class Partial:
         for value, s in self.slice_stats.get(column, {}).items():
             row = {column: value, "examples": s["examples"],
                    "accuracy": s["correct"] / s["comparable"] if s["comparable"] else np.nan,
-                   "mean_output": float(np.mean(s["outputs"]))}
+                   "mean_output": _mean(s["outputs"])}
             for name in label_names:
                 row[f"share_{name}"] = s["predicted"].get(name, 0) / s["examples"]
-            row["mean_spearman"] = float(np.nanmean(s["spearman"])) if s["spearman"] else np.nan
+            row["mean_spearman"] = _mean(s["spearman"], skip_nan=True)
             if first:
-                row[f"comprehensiveness_{first}"] = float(np.mean(s["comp"])) if s["comp"] else np.nan
+                row[f"comprehensiveness_{first}"] = _mean(s["comp"])
             rows.append(row)
         return pd.DataFrame(rows).sort_values(column, key=lambda v: v.astype(str)).reset_index(drop=True) if rows \
             else pd.DataFrame(columns=[column, "examples"])
@@ -398,6 +487,41 @@ class Partial:
             "head_patterns": heads["pattern"].value_counts().to_dict() if not heads.empty else {},
             "bias_ctf_gap": {row["axis"]: row["ctf_gap"] for row in bias.get("axes", [])},
         }
+
+
+class RunningMean:
+    """Sum and count (NaN counted apart): a slice's mean past ``exact_rows`` examples."""
+
+    def __init__(self):
+        self.sum, self.count, self.nan = 0.0, 0, 0
+
+    def extend(self, values) -> RunningMean:
+        if isinstance(values, RunningMean):
+            self.sum, self.count, self.nan = self.sum + values.sum, self.count + values.count, self.nan + values.nan
+            return self
+        for v in values:
+            self.append(v)
+        return self
+
+    def append(self, value) -> None:
+        if value is None or value != value:
+            self.nan += 1
+        else:
+            self.sum += float(value)
+            self.count += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.count or self.nan)
+
+
+def _mean(values, skip_nan: bool = False) -> float:
+    if isinstance(values, RunningMean):
+        if not values.count or (values.nan and not skip_nan):
+            return np.nan
+        return values.sum / values.count
+    if not values:
+        return np.nan
+    return float(np.nanmean(values) if skip_nan else np.mean(values))
 
 
 def _rank_words(df: pd.DataFrame, k: int, min_count: int) -> pd.DataFrame:

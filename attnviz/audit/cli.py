@@ -69,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 class TextProgress:
     """``[#########-----------]  45/100  12.3 ex/s`` on stderr, redrawn in place."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width, self.started = stream, width, time.perf_counter()
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr  # looked up now: a test's captured stderr counts
+        self.width, self.started = width, time.perf_counter()
 
     def __call__(self, done: int, total: int, message: str) -> None:
         if total is None:  # streamed without a row limit: the number of rows is not known ahead

@@ -88,7 +88,14 @@ class ReportTables:
         return aggregate.faithfulness(self.result) if self.partial is None else self.partial.faithfulness()
 
     def faithfulness_summary(self):
+        if self.partial is not None:
+            return self.partial.faithfulness_summary()
         return aggregate.faithfulness_summary_of(self.faithfulness())
+
+    @property
+    def binned(self) -> bool:
+        """A streamed run past ``EXACT_ROWS`` examples: distributions come from bins, not per-example rows."""
+        return self.partial is not None and self.partial.binned
 
     def slices(self, column):
         if self.partial is None:
@@ -131,23 +138,43 @@ def build_figures(result: AuditResult | ReportTables) -> dict:
         "head_special": afigs.head_statistic_map(heads, "special", title="Mean attention to [CLS] + [SEP] per head"),
         "head_entropy": afigs.head_statistic_map(heads, "entropy_norm", title="Mean normalised entropy per head "
                                                  "(1 = broad)"),
-        "outputs": afigs.output_histogram(t.outputs()),
+        "outputs": afigs.binned_output_histogram(t.partial.output_histograms()) if t.binned
+        else afigs.output_histogram(t.outputs()),
     }
     acc = t.accuracy()
     if acc["comparable"]:
         figs["confusion"] = afigs.confusion_heatmap(acc["confusion"])
     for method in t.methods:
         figs[f"top_tokens_{method}"] = afigs.top_tokens_bars(t.top_tokens(method), method=method)
-    if len(t.methods) > 1:
-        figs["agreement"] = afigs.agreement_box(t.agreement())
-    faith = t.faithfulness()
-    if not faith.empty:
-        figs["faithfulness"] = afigs.faithfulness_box(faith)
+    if t.binned:
+        _binned_figures(t.partial, figs, t.methods)
+    else:
+        if len(t.methods) > 1:
+            figs["agreement"] = afigs.agreement_box(t.agreement())
+        faith = t.faithfulness()
+        if not faith.empty:
+            figs["faithfulness"] = afigs.faithfulness_box(faith)
     if t.bias:
         figs["bias"] = afigs.bias_gaps(pd.DataFrame(t.bias.get("axes", [])))
     for column in t.slice_columns:
         figs[slice_figure_name(column)] = afigs.slice_bars(t.slices(column), column)
     return figs
+
+
+def _binned_figures(partial, figs: dict, methods) -> None:
+    """The agreement and faithfulness boxes of a binned run (quartiles and whiskers to a bin width)."""
+    agreement = partial.boxes("agreement")
+    if len(methods) > 1 and not agreement.empty:
+        figs["agreement"] = afigs.binned_boxes(agreement, ["spearman"], yrange=[-1.05, 1.05],
+                                               title="Explainer agreement over examples (spearman on |φ|)")
+    faith = partial.boxes("faithfulness")
+    if not faith.empty:
+        names = [m for m in dict.fromkeys(faith["name"]) if m != "random"] + \
+            (["random"] if "random" in set(faith["name"]) else [])
+        figs["faithfulness"] = afigs.binned_boxes(
+            faith, ["comprehensiveness", "sufficiency"], order=names, grey="random",
+            title="Faithfulness over examples (grey: random ranking)",
+            titles=["Comprehensiveness AOPC (higher is better)", "Sufficiency AOPC (lower is better)"])
 
 
 def slice_figure_name(column: str) -> str:

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from ..models.targets import default_target
 from ..serialise import dumps, loads, plain
 from . import aggregate
 from .dataset import detect_format, guess_text_column, prepare
+from .folders import write_summary
 from .provenance import provenance
 from .report import (
     MAX_HTML_ROWS,
@@ -159,15 +160,17 @@ def _rechunk(frames, chunk_rows) -> Iterator[pd.DataFrame]:
 
 
 @dataclass
-class _Columns:
+class Columns:
+    """The columns a run reads: text, gold label, second text, slices."""
+
     text: str
     label: str | None
     pair: str | None
     slices: tuple[str, ...]
 
 
-def _prepare_chunk(chunk: pd.DataFrame, columns: _Columns, offset: int):
-    """(prepared frame with file row ids, skipped empty rows)."""
+def prepare_chunk(chunk: pd.DataFrame, columns: Columns, offset: int):
+    """(prepared frame with file row ids — the chunk's first row is ``offset`` — or None, skipped empty rows)."""
     try:
         ds = prepare(chunk, text_column=columns.text, label_column=columns.label, pair_column=columns.pair,
                      slice_columns=columns.slices, max_rows=len(chunk) + 1)
@@ -186,14 +189,16 @@ def check_input(data, *, text_column=None, label_column="auto", pair_column=None
     Raises:
         InputError: as :func:`stream_audit` would, only sooner.
     """
-    files, fmt = input_files(data)
+    first_rows(*input_files(data), text_column, label_column, pair_column, slice_columns)
+
+
+def first_rows(files, fmt, text_column=None, label_column="auto", pair_column=None, slice_columns=()) -> Columns:
+    """The run's columns, from the first rows of ``files`` (checked as a chunk would be)."""
     for chunk in read_chunks(files, fmt, 64):
-        names = list(chunk.columns)
-        label = ("label" if "label" in names else None) if label_column == "auto" else label_column
-        _prepare_chunk(chunk, _Columns(text_column or guess_text_column(chunk), label, pair_column,
-                                       tuple(slice_columns)), 0)
-        return
-    raise InputError(f"'{data}' has no rows.")
+        columns = resolve_columns(chunk, text_column, label_column, pair_column, slice_columns)
+        prepare_chunk(chunk, columns, 0)
+        return columns
+    raise InputError(f"'{files[0]}' has no rows.")
 
 
 # ------------------------------------------------------------------ shards
@@ -233,21 +238,79 @@ class ShardStore:
         pq.write_table(table, tmp)
         os.replace(tmp, self.path(k))
 
+    def stored_shards(self) -> set[int]:
+        """The shards on disk written under this run's key (their rows are checked when they are read)."""
+        found = set()
+        for path in self.root.glob("part-*.parquet") if self.root.is_dir() else ():
+            try:
+                meta = pq.read_schema(path).metadata or {}
+                if meta.get(KEY_FIELD, b"").decode() == self.key:
+                    found.add(int(path.stem.split("-")[1]))
+            except Exception:  # noqa: BLE001 — a truncated or foreign file is recomputed, whatever pyarrow raises
+                continue
+        return found
+
     def load(self, k: int) -> list[ExampleResult]:
         table = pq.read_table(self.path(k), columns=["result"])
         return [loads(text, ExampleResult) for text in table.column("result").to_pylist()]
 
 
 # ------------------------------------------------------------------ the run
-def _stoppable(items, cancel):
+@dataclass
+class RunCounts:
+    """What a streamed run has seen so far (the report's dataset section and the resume numbers)."""
+
+    columns: Columns | None = None
+    rows_in_file: int = 0
+    skipped: int = 0
+    used: int = 0
+    usable_total: int = 0
+    limit_reached: bool = False
+    last_row: int = -1  # the file row of the last audited row
+    resumed: int = 0
+    resumed_rows: int = 0
+    resumed_ids: set = field(default_factory=set)
+
+
+def resolve_columns(chunk: pd.DataFrame, text_column, label_column, pair_column, slice_columns) -> Columns:
+    """The columns of the run, from its first chunk (``label_column="auto"``: ``label`` when there is one)."""
+    label = ("label" if "label" in chunk.columns else None) if label_column == "auto" else label_column
+    return Columns(text_column or guess_text_column(chunk), label, pair_column, tuple(slice_columns))
+
+
+def plan_chunks(files, fmt, chunk_rows, limit, counts: RunCounts, spec: tuple) -> Iterator[tuple[int, pd.DataFrame | None]]:
+    """(shard, prepared frame or None) for every chunk up to the row limit; every row is counted in ``counts``
+    (rows after the limit too, for the report's notes). ``spec``: (text, label, pair, slice columns)."""
+    for k, chunk in enumerate(read_chunks(files, fmt, chunk_rows)):
+        if counts.columns is None:
+            counts.columns = resolve_columns(chunk, *spec)
+        offset = counts.rows_in_file
+        counts.rows_in_file += len(chunk)
+        frame, empty = prepare_chunk(chunk, counts.columns, offset)
+        counts.skipped += empty
+        n = 0 if frame is None else len(frame)
+        counts.usable_total += n
+        if counts.limit_reached:
+            continue  # counted (for the report's notes), not audited
+        if limit is not None and counts.used + n >= limit:
+            frame = frame.iloc[:limit - counts.used].reset_index(drop=True)
+            counts.limit_reached = True
+        counts.used += 0 if frame is None else len(frame)
+        if frame is not None and len(frame):
+            counts.last_row = int(frame["index"].iloc[-1])
+        yield k, frame
+
+
+def stoppable(items, cancel):
+    """``items`` (their last field: stored?) until ``cancel`` is set before one that must be computed."""
     for item in items:
-        if item[3] is False and is_set(cancel):
+        if item[-1] is False and is_set(cancel):
             return
         yield item
 
 
 def run_chunk(engine: BatchEngine, frame: pd.DataFrame | None, batch_size: int, slice_columns) -> list[ExampleResult]:
-    """The results of one prepared chunk in frame order, run in padded batches of similar lengths."""
+    """The results of one prepared frame in frame order, run in padded batches of similar lengths."""
     if frame is None or not len(frame):
         return []
     texts, pairs = frame["text"].tolist(), frame["text_pair"].tolist()
@@ -260,11 +323,21 @@ def run_chunk(engine: BatchEngine, frame: pd.DataFrame | None, batch_size: int, 
     return results
 
 
-def local_compute(engine, items, batch_size, slice_columns):
-    """The local engine: ``items`` are (shard, prepared frame, stored results or None, stored?); yields
-    (shard, results, stored?) in the same order."""
-    for k, frame, found, was_stored in items:
-        yield k, (found if was_stored else run_chunk(engine, frame, batch_size, slice_columns)), was_stored
+def local_source(engine, batch_size: int):
+    """The local engine: every chunk read, prepared and run here, one after the other."""
+
+    def source(files, fmt, chunk_rows, limit, counts, spec, store, slice_columns, cancel):
+        def resumable(chunk_iter):
+            """Shards already on disk pass through; the others go to the engine."""
+            for k, frame in chunk_iter:
+                found = store.read(k, [] if frame is None else frame["index"].tolist())
+                yield k, frame, found, found is not None
+
+        for k, frame, found, was_stored in stoppable(resumable(plan_chunks(files, fmt, chunk_rows, limit, counts,
+                                                                            spec)), cancel):
+            yield k, (found if was_stored else run_chunk(engine, frame, batch_size, slice_columns)), was_stored
+
+    return source
 
 
 @dataclass(frozen=True)
@@ -285,12 +358,12 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
                  text_column: str | None = None, label_column: str | None = "auto", pair_column: str | None = None,
                  slice_columns=(), limit: int | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  images: bool = True, progress: Progress | None = None, cancel=None,
-                 compute: Callable | None = None, engine_info: dict | None = None) -> StreamedAudit:
+                 source: Callable | None = None, engine_info: dict | None = None) -> StreamedAudit:
     """Audit the rows of ``data`` (a file, a directory or a glob) chunk by chunk into ``out_dir``.
 
-    ``compute(items)`` (the Ray engine's hook) takes an iterator of (shard, prepared frame, stored results
-    or None, stored?) and yields (shard, results in frame order, stored?) in the same order; by default
-    (:func:`local_compute`) each chunk runs here in padded batches.
+    ``source(files, fmt, chunk_rows, limit, counts, spec, store, slice_columns, cancel)`` (the Ray engine's
+    hook) yields (shard, results in row order, stored?) in shard order and keeps ``counts`` (a
+    :class:`RunCounts`) up to date; by default (:func:`local_source`) each chunk is read and run here.
     """
     settings = settings or AuditSettings()
     if handle.kind == "encoder-decoder":
@@ -313,66 +386,28 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
     store = ShardStore(out_dir, key)
     engine = BatchEngine(handle, target, settings, cancel)
     partial = aggregate.Partial(settings.methods, tuple(slice_columns), handle.num_layers, handle.num_heads)
-    columns: _Columns | None = None
-    rows_in_file = skipped = used = usable_total = 0
-    shards = resumed = computed = 0
-    resumed_ids: set = set()
-    resumed_rows = 0
+    counts = RunCounts()
+    spec = (text_column, label_column, pair_column, tuple(slice_columns))
+    shards = computed = 0
     csv_columns: dict = {}
     first_target = None
     label_counts_seen: dict = {}
     cancelled = False
-    limit_reached = False
-
-    def chunks():
-        nonlocal columns, rows_in_file, skipped, used, usable_total, limit_reached
-        for k, chunk in enumerate(read_chunks(files, fmt, chunk_rows)):
-            if columns is None:
-                names = list(chunk.columns)
-                label = ("label" if "label" in names else None) if label_column == "auto" else label_column
-                columns = _Columns(text_column or guess_text_column(chunk), label, pair_column, tuple(slice_columns))
-            offset = rows_in_file
-            rows_in_file += len(chunk)
-            frame, empty = _prepare_chunk(chunk, columns, offset)
-            skipped += empty
-            n = 0 if frame is None else len(frame)
-            usable_total += n
-            if limit_reached:
-                continue  # counted (for the report's notes), not audited
-            if limit is not None and used + n >= limit:
-                frame = frame.iloc[:limit - used].reset_index(drop=True)
-                limit_reached = True
-            used += 0 if frame is None else len(frame)
-            yield k, frame if frame is not None else None
-
-    def resumable(chunk_iter):
-        """Shards already on disk pass through; the others go to the engine."""
-        nonlocal resumed, resumed_rows
-        for k, frame in chunk_iter:
-            ids = [] if frame is None else frame["index"].tolist()
-            found = store.read(k, ids)
-            if found is not None:
-                resumed += 1
-                resumed_rows += len(found)
-                resumed_ids.add(k)
-                yield k, frame, [replace(r, from_cache=True) for r in found], True
-            else:
-                yield k, frame, None, False
-
-
-    def run_all():
-        """(shard, results) in shard order: stored shards as they are, the others computed and then stored."""
-        runner = compute or (lambda items: local_compute(engine, items, settings.batch_size, tuple(slice_columns)))
-        for k, results, was_stored in runner(_stoppable(resumable(chunks()), cancel)):
-            if not was_stored:
-                store.write(k, results)
-            yield k, results
+    source = source or local_source(engine, settings.batch_size)
 
     done = 0
-    for k, results in run_all():
+    for k, results, was_stored in source(files, fmt, chunk_rows, limit, counts, spec, store, tuple(slice_columns),
+                                         cancel):
+        if was_stored:
+            counts.resumed += 1
+            counts.resumed_rows += len(results)
+            counts.resumed_ids.add(k)
+            results = [replace(r, from_cache=True) for r in results]
+        else:
+            store.write(k, results)
+            computed += len(results)
         shards += 1
         done += len(results)
-        computed += 0 if k in resumed_ids else len(results)
         partial.add(results)
         for row in example_rows(results[:1], settings.methods, engine.label_names or [], tuple(slice_columns),
                                 pairs=True):
@@ -385,9 +420,10 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
         if is_set(cancel):
             cancelled = True
             break
+    columns = counts.columns
     if columns is None:
         raise InputError(f"'{data}' has no rows.")
-    if not used and not cancelled:
+    if not counts.used and not cancelled:
         raise InputError(f"Every row of the text column '{columns.text}' is empty.")
     cancelled = cancelled or is_set(cancel)
     label_names = engine.label_names or list(label_counts_seen)
@@ -395,25 +431,27 @@ def stream_audit(handle, data: str | Path, out_dir: str | Path, settings: AuditS
     if settings.bias_axes and not cancelled:
         bias = bias_summary(handle, target, settings)
     notes = []
-    if skipped:
-        notes.append(f"{skipped} row(s) with an empty text were skipped.")
+    if counts.skipped:
+        notes.append(f"{counts.skipped} row(s) with an empty text were skipped.")
     limited = None
-    if limit is not None and usable_total > limit:
-        notes.append(f"Only the first {limit} of {usable_total} usable rows were audited (row limit).")
+    if limit is not None and counts.usable_total > limit:
+        notes.append(f"Only the first {limit} of {counts.usable_total} usable rows were audited (row limit).")
         limited = limit
-    source = files[0].name if len(files) == 1 else str(data)
-    dataset = {"source": source, "sha256": sha, "text_column": columns.text, "label_column": columns.label,
-               "pair_column": columns.pair, "slice_columns": list(columns.slices), "rows_in_file": rows_in_file,
-               "rows_used": used, "skipped_empty": skipped, "limited_to": limited, "notes": notes}
+    source_name = files[0].name if len(files) == 1 else str(data)
+    dataset = {"source": source_name, "sha256": sha, "text_column": columns.text, "label_column": columns.label,
+               "pair_column": columns.pair, "slice_columns": list(columns.slices), "rows_in_file": counts.rows_in_file,
+               "rows_used": counts.used, "skipped_empty": counts.skipped, "limited_to": limited, "notes": notes}
     prov.update({"started_utc": started_utc, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                 "seconds": round(time.perf_counter() - started, 3), "cache_hits": resumed_rows,
+                 "seconds": round(time.perf_counter() - started, 3), "cache_hits": counts.resumed_rows,
                  "cache_dir": None, "engine": {"name": "local", "workers": 1, "chunk_rows": chunk_rows,
-                                               "shards": shards, "resumed_shards": resumed, **(engine_info or {})}})
-    files_written = _write_streamed_report(store, shards, resumed_ids, partial, settings, target, prov, dataset, used, cancelled,
-                                           resumed_rows, label_names, bias, first_target or "", csv_columns,
-                                           out_dir, images)
-    summary = partial.summary(label_names, total=used, cancelled=cancelled, cache_hits=resumed_rows, bias=bias)
-    return StreamedAudit(files_written, summary, used, shards, resumed, computed,
+                                               "shards": shards, "resumed_shards": counts.resumed,
+                                               **(engine_info or {})}})
+    files_written = _write_streamed_report(store, shards, counts.resumed_ids, partial, settings, target, prov, dataset,
+                                           counts.used, cancelled, counts.resumed_rows, label_names, bias,
+                                           first_target or "", csv_columns, out_dir, images)
+    summary = partial.summary(label_names, total=counts.used, cancelled=cancelled, cache_hits=counts.resumed_rows,
+                              bias=bias)
+    return StreamedAudit(files_written, summary, counts.used, shards, counts.resumed, computed,
                          round(time.perf_counter() - started, 3), tuple(notes))
 
 
@@ -464,6 +502,7 @@ def _write_streamed_report(store, shards, resumed_ids, partial, settings, target
             notes.append(note)
     record = report_record(tables, examples=False)
     record["files"] = {"figures": [str(p.relative_to(out)) for p in image_paths], "notes": notes}
+    write_summary(out, record)  # what the Audit page reads of a run (report.json holds every example)
     head = json.dumps(record, indent=1, ensure_ascii=False)
     # report.json: the record with "examples" spliced in before "files" (streamed from the temporary file)
     files_part = head.rindex('\n "files"')

@@ -144,6 +144,46 @@ def faithfulness_box(df: pd.DataFrame, *, title: str = "Faithfulness over exampl
     return fig
 
 
+def binned_boxes(stats: pd.DataFrame, metrics: list[str], *, title: str, titles: list[str] | None = None,
+                 order: list[str] | None = None, grey: str | None = None, yrange=None) -> go.Figure:
+    """Box plots from precomputed quartiles and whiskers (a binned audit: no per-example points), one box per
+    ``name`` and one panel per metric. ``stats``: name, metric, count, q1, median, q3, mean, lowerfence,
+    upperfence."""
+    if stats.empty:
+        return _empty(title, "Nothing was measured")
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles or metrics)
+    names = order or list(dict.fromkeys(stats["name"]))
+    for col, metric in enumerate(metrics, 1):
+        for i, name in enumerate(names):
+            row = stats[(stats["name"] == name) & (stats["metric"] == metric)]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            fig.add_trace(go.Box(x=[_esc(name)], q1=[r["q1"]], median=[r["median"]], q3=[r["q3"]], mean=[r["mean"]],
+                                 lowerfence=[r["lowerfence"]], upperfence=[r["upperfence"]], name=_esc(name),
+                                 marker_color=BASELINE_COLOR if name == grey else PALETTE[i % len(PALETTE)],
+                                 showlegend=False, hovertext=f"{int(r['count'])} examples"), row=1, col=col)
+    fig.update_layout(title=title, height=400, margin=_MARGIN)
+    if yrange is not None:
+        fig.update_yaxes(range=yrange)
+    return fig
+
+
+def binned_output_histogram(histograms: dict, *, title: str = "Explained output f(x) by predicted label"
+                            ) -> go.Figure:
+    """:func:`output_histogram` from counts per bin: {predicted label: (edges, counts)}."""
+    if not histograms:
+        return _empty(title, "No examples")
+    fig = go.Figure()
+    for i, (label, (edges, counts)) in enumerate(histograms.items()):
+        edges = np.asarray(edges, dtype=float)
+        fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), name=_esc(label),
+                             marker_color=PALETTE[i % len(PALETTE)], opacity=0.75))
+    fig.update_layout(title=title, barmode="overlay", xaxis={"title": "f(x)"}, yaxis={"title": "examples"},
+                      height=340, margin=_MARGIN)
+    return fig
+
+
 def confusion_heatmap(confusion: pd.DataFrame, *, title: str = "Gold label × predicted label") -> go.Figure:
     if confusion is None or confusion.empty:
         return _empty(title, "No gold labels that match the model's labels")
