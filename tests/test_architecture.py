@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("encoding", ("attnviz.models", "attnviz.models.capture", "attnviz.models.encoding", "attnviz.models.families",
                   "attnviz.models.loading")),
     ("targets", ("attnviz.models.targets",)),
-    ("results", ("attnviz.attention", "attnviz.metrics")),
+    ("results", ("attnviz.attention", "attnviz.bounded", "attnviz.metrics")),
     ("attribution", ("attnviz.attribution",)),
     ("handle", ("attnviz.models.handle",)),
     ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads",
