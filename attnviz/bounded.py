@@ -128,7 +128,7 @@ class LongAttentionResult(Serialisable):
         step = _chunk_rows(1, n)
         idx, val = np.empty((n, k), np.int32), np.empty((n, k), np.float32)
         for start in range(0, n, step):
-            top = kept.rows([head], slice(start, min(n, start + step)))[0, 0].topk(k, dim=-1)
+            top = kept.rows([head], slice(start, min(n, start + step)))[0, 0].topk(k, dim=-1)  # full rows
             idx[start:start + step], val[start:start + step] = top.indices.cpu().numpy(), top.values.cpu().numpy()
         return idx, val
 
@@ -311,11 +311,13 @@ class _Reduction:
         step = _chunk_rows(H, n)  # small blocks of rows: each pass over them stays in the CPU's cache
         for start in range(0, n, step):
             stop = min(n, start + step)
-            w = kept.rows(rows=slice(start, stop))[0]  # [H, c, n] float32
+            # causal: keys after the block's last row weigh exactly 0 and are left out (half the work)
+            w = kept.rows(rows=slice(start, stop), trim=True)[0]  # [H, c, e ≤ n] float32
             tiles = torch.arange(start, stop, device=device) // block
-            key_max, key_sum = _pool_last(w, block, "max"), _pool_last(w, block, "sum")  # [H, c, nb]
-            tile_max.scatter_reduce_(1, tiles[None, :, None].expand_as(key_max), key_max, "amax")
-            tile_sum.index_add_(1, tiles, key_sum.double())
+            key_max, key_sum = _pool_last(w, block, "max"), _pool_last(w, block, "sum")  # [H, c, ≤ nb]
+            kb = key_max.shape[-1]
+            tile_max[..., :kb].scatter_reduce_(1, tiles[None, :, None].expand_as(key_max), key_max, "amax")
+            tile_sum[..., :kb].index_add_(1, tiles, key_sum.double())
             sums += self._statistics(start, w, key_max, masses)
             self._head_mean(i, start, w)
         self.pmax[i] = tile_max.cpu().numpy()
@@ -326,21 +328,26 @@ class _Reduction:
 
     def _statistics(self, start, w, key_max, masses) -> torch.Tensor:
         """[H, columns] sums over this block's rows of each HEAD_STAT_COLUMNS term (entropy_norm left 0)."""
-        n, c = self.n, w.shape[1]
+        n, (c, e) = self.n, w.shape[1:]
         smoothed = torch.mul(w, 0.9999).add_(0.0001 / n)
         entropy = -torch.log(smoothed).mul_(smoothed).sum(-1)                              # [H, c]
-        mass = [w.index_select(-1, idx).sum((1, 2)) for idx in masses]                     # 3 × [H]
+        floor = 0.0001 / n
+        entropy += (n - e) * -floor * math.log(floor)  # the keys left out (weight 0) all count as 0.0001/n
+        mass = [w.index_select(-1, idx[idx < e]).sum((1, 2)) for idx in masses]            # 3 × [H]
         rows = torch.arange(c, device=w.device)
         cols = rows + start
         diag = w[:, rows, cols]
         prev = w[:, rows[cols >= 1], cols[cols >= 1] - 1]
-        nxt = w[:, rows[cols < n - 1], cols[cols < n - 1] + 1]
+        nxt = w[:, rows[cols < e - 1], cols[cols < e - 1] + 1]
         return torch.stack([entropy.sum(-1), torch.zeros_like(entropy[:, 0]), mass[0], mass[1], mass[2],
                             diag.sum(-1), prev.sum(-1), nxt.sum(-1), key_max.amax(-1).sum(-1)], dim=-1).double()
 
     def _head_mean(self, i, start, w):
-        mean = w.mean(0)                                                                   # [c, n]
-        top = mean.topk(self.top_idx.shape[-1], dim=-1)
+        mean = w.mean(0)                                                                   # [c, e]
+        k = self.top_idx.shape[-1]
+        if mean.shape[1] < k:  # fewer keys than k in a causal block: the rest weigh 0
+            mean = torch.nn.functional.pad(mean, (0, k - mean.shape[1]))
+        top = mean.topk(k, dim=-1)
         stop = start + mean.shape[0]
         self.top_idx[i, start:stop] = top.indices.cpu().numpy()
         self.top_val[i, start:stop] = top.values.cpu().numpy()
@@ -348,7 +355,9 @@ class _Reduction:
             a_hat = 0.5 * mean
             a_hat[torch.arange(mean.shape[0]), torch.arange(start, stop)] += 0.5
             a_hat /= a_hat.sum(-1, keepdim=True)
-            self.spool.write(a_hat.to(torch.float16).cpu().numpy().tobytes())
+            rows = np.zeros((a_hat.shape[0], self.n), np.float16)
+            rows[:, :a_hat.shape[1]] = a_hat[:, :self.n].to(torch.float16).cpu().numpy()
+            self.spool.write(rows.tobytes())
 
     def pooled_mean(self) -> np.ndarray:
         sizes = np.full(self.pmax.shape[-1], self.block, np.float64)

@@ -179,10 +179,11 @@ def explicit_attention(
 
 
 def attention_weights(query, key, attention_mask, *, scaling=None, causal=True, position_bias=None, softcap=None,
-                      sinks=None, out=None, rows: slice | None = None):
+                      sinks=None, out=None, rows: slice | None = None, trim: bool = False):
     """The weights of :func:`explicit_attention`; ``rows`` computes only those query rows (the same numbers).
 
     ``key`` has one head per query head here (repeat_kv done); ``causal`` is the module's causal flag.
+    ``trim`` (causal rows only): leave out the keys after the last row, whose weights are exactly 0.
     """
     q_len, kv_len = query.shape[2], key.shape[2]
     causal = bool(q_len > 1 and attention_mask is None and causal)
@@ -195,6 +196,11 @@ def attention_weights(query, key, attention_mask, *, scaling=None, causal=True, 
     if rows is not None:
         first = rows.start or 0
         query = query[:, :, rows]
+        if trim and causal:
+            kv_len = min(kv_len, first + query.shape[2])
+            key = key[:, :, :kv_len]
+            if position_bias is not None:
+                position_bias = position_bias[..., :kv_len]
         if attention_mask is not None and attention_mask.shape[-2] > 1:
             attention_mask = attention_mask[..., rows, :]
         if position_bias is not None and position_bias.shape[-2] > 1:
@@ -273,8 +279,17 @@ class KeptAttention:
             kv_len = min(kv_len, q_len)
         return q_len, kv_len
 
-    def rows(self, heads=None, rows: slice | None = None) -> torch.Tensor:
-        """Weights [b, len(heads), rows, k] (float32) of the chosen heads (None = all) and query rows."""
+    @property
+    def causal(self) -> bool:
+        """Whether each query row attends only to the keys up to its own position (no mask tensor)."""
+        causal = self.is_causal if self.is_causal is not None else self.default_causal
+        return bool(self.query.shape[2] > 1 and self.attention_mask is None and causal)
+
+    def rows(self, heads=None, rows: slice | None = None, *, trim: bool = False) -> torch.Tensor:
+        """Weights [b, len(heads), rows, k] (float32) of the chosen heads (None = all) and query rows.
+
+        ``trim``: when :attr:`causal`, only the keys up to the last row (the others' weights are 0).
+        """
         heads = list(range(self.num_heads)) if heads is None else [int(h) for h in heads]
         groups = self.num_heads // self.key.shape[1]
         index = torch.tensor(heads, device=self.query.device)
@@ -286,7 +301,7 @@ class KeptAttention:
         sinks = None if self.sinks is None else self.sinks.reshape(-1)[index]
         causal = self.is_causal if self.is_causal is not None else self.default_causal
         return attention_weights(query, key, self.attention_mask, scaling=self.scaling, causal=causal,
-                                 position_bias=bias, softcap=self.softcap, sinks=sinks, rows=rows).float()
+                                 position_bias=bias, softcap=self.softcap, sinks=sinks, rows=rows, trim=trim).float()
 
 
 AttentionInterface.register(IMPLEMENTATION, attention_forward)
