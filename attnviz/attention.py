@@ -266,7 +266,7 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
     """
     enc = handle.encode(text, text_pair)
     n_layers = handle.num_layers
-    chosen = _choose_layers(layers, n_layers)
+    chosen = choose_layers(layers, n_layers)
     n = len(enc.tokens)
     values = len(chosen) * handle.num_heads * n * n * (3 if handle.kind == "encoder-decoder" else 1)
     if values > limits.MAX_ATTENTION_VALUES:
@@ -325,7 +325,8 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
     return result
 
 
-def _choose_layers(layers, n_layers: int) -> list[int]:
+def choose_layers(layers, n_layers: int) -> list[int]:
+    """Sorted model layer indices from ``layers`` (None = all, an int, or a list; negatives count from the end)."""
     if layers is None:
         return list(range(n_layers))
     if isinstance(layers, int):

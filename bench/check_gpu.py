@@ -18,6 +18,10 @@ What is compared, and the tolerances (stated once, here):
                 float32 ≤ 1e-3 (SHAP: 1e-3; same masks, same seed), float16 ≤ 0.1, bfloat16 ≤ 0.2,
                 and, for half precision, the same top-ranked token as the CPU
     f(x)        |GPU − CPU| of the explained output: float32 ≤ 1e-4, float16 ≤ 1e-2, bfloat16 ≤ 3e-2
+    long        the bounded-memory path (attnviz.bounded) on bench_long's random Llama-style model: at
+                2,048 tokens one fetched head and the pooled tiles against the CPU's (the attention
+                tolerances above); at --long tokens (default 8,192) the time to the summaries and the peak
+                GPU memory (≤ 3 GB), GPU only
 """
 
 from __future__ import annotations
@@ -131,10 +135,38 @@ def exit_code(rows: list[Row]) -> int:
     return 0 if rows and all(r.ok for r in rows) else 1
 
 
+def long_context_rows(device: str, dtype: str, n_long: int, n_compare: int = 2048) -> list[Row]:
+    """The bounded path on ``device`` in ``dtype``: a fetched head and the tiles vs the CPU's; time and peak."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_long import build_handle, text_of
+
+    rows, tol, n_compare = [], ATTENTION_TOL[dtype], min(n_compare, n_long)
+    cpu = build_handle(n_compare).attention(text_of(n_compare), bounded=True)
+    handle = build_handle(max(n_long, n_compare), device=device, dtype=getattr(torch, dtype))
+    gpu = handle.attention(text_of(n_compare), bounded=True)
+    layer, head = cpu.layers[-1], 5
+    diff = float(np.abs(gpu.head(layer, head) - cpu.head(layer, head)).max())
+    rows.append(Row(f"long {n_compare}: head", dtype, diff, f"≤ {tol:g}", diff <= tol))
+    diff = float(np.abs(gpu.pooled_max.astype(np.float32) - cpu.pooled_max.astype(np.float32)).max())
+    rows.append(Row(f"long {n_compare}: tiles", dtype, diff, f"≤ {tol:g}", diff <= tol))
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        handle.attention(text_of(n_long), bounded=True)
+        torch.cuda.synchronize()
+        took = time.perf_counter() - started
+        peak = torch.cuda.max_memory_allocated() / 1e9
+        rows.append(Row(f"long {n_long}: seconds", dtype, took, "≤ 60", took <= 60))
+        rows.append(Row(f"long {n_long}: peak GB", dtype, peak, "≤ 3", peak <= 3))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="hub id or directory (default: the bundled MiniLM)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the GPU if any)")
+    parser.add_argument("--long", type=int, default=8192, help="tokens of the long-context run (0: skip it)")
     args = parser.parse_args(argv)
 
     device = args.device or gpu_device()
@@ -159,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows += placement_rows(candidate, kind, dtype)
         rows += compare_rows(reference, candidate, dtype)
+        if args.long:
+            rows += long_context_rows(device, dtype, args.long)
         del candidate
         if kind == "cuda":
             torch.cuda.empty_cache()

@@ -64,7 +64,12 @@ with st.form("attention_input"):
         help="Extract only these layers: less memory and a lighter page for big models and long texts.")
     st.form_submit_button("Analyse", type="primary")
 
-try:
+try:  # long inputs: bounded memory and their own views (attnviz/ui/long_attention.py)
+    long_result = None if target else ui.long_attention(ui.current_model_key(), text, pair or None,
+                                                        tuple(sorted(chosen_layers)) or None)
+    if long_result is not None:
+        ui.show_long_attention(handle, long_result)
+        st.stop()
     result = ui.cached_attention(ui.current_model_key(), text, pair or None, target or None,
                                  tuple(sorted(chosen_layers)) or None)
 except AttnvizError as exc:

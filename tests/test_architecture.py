@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("encoding", ("attnviz.models", "attnviz.models.capture", "attnviz.models.encoding", "attnviz.models.families",
                   "attnviz.models.loading", "attnviz.vision", "attnviz.vision.images")),
     ("targets", ("attnviz.models.targets",)),
-    ("results", ("attnviz.attention", "attnviz.metrics", "attnviz.vision.maps")),
+    ("results", ("attnviz.attention", "attnviz.bounded", "attnviz.metrics", "attnviz.vision.maps")),
     ("attribution", ("attnviz.attribution", "attnviz.vision.attribution")),
     ("handle", ("attnviz.models.handle", "attnviz.vision.handle")),
     ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads",

@@ -141,8 +141,12 @@ def test_memory_cap_refuses_huge_requests(default_handle, monkeypatch):
     import attnviz.models.encoding as limits
 
     monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 1000)
+    text = "This is more than a thousand attention values."
     with pytest.raises(ResourceError, match="fewer layers"):
-        default_handle.attention("This is more than a thousand attention values.")
+        default_handle.attention(text, bounded=False)
+    # by default such inputs take the bounded-memory path (tests/test_bounded.py) instead of being refused
+    long = default_handle.attention(text)
+    assert long.meta["bounded"] and long.head(5, 3).shape == (len(long.tokens), len(long.tokens))
 
 
 def test_threads_sharing_one_model_get_their_own_weights(default_handle):

@@ -102,15 +102,21 @@ def rollout_readout_bar(result: AttentionResult, scores: np.ndarray | None = Non
 
 
 # ------------------------------------------------------------- model view
-def block_average(matrix: np.ndarray, size: int) -> np.ndarray:
-    """[q, k] → [≤size, ≤size] by averaging blocks (keeps each block's share, unlike striding)."""
+def block_average(matrix: np.ndarray, size: int, how: str = "mean") -> np.ndarray:
+    """[q, k] → [≤size, ≤size] by averaging blocks (keeps each block's share, unlike striding).
+
+    ``how="max"`` keeps each block's largest weight instead: one sharp weight survives the downsampling.
+    """
     out = np.asarray(matrix, dtype=np.float32)
     for axis in (0, 1):
         n = out.shape[axis]
         if n > size:
             edges = np.linspace(0, n, size + 1).astype(int)
-            out = np.add.reduceat(out, edges[:-1], axis=axis) / np.diff(edges).reshape(
-                (-1, 1) if axis == 0 else (1, -1))
+            if how == "max":
+                out = np.maximum.reduceat(out, edges[:-1], axis=axis)
+            else:
+                out = np.add.reduceat(out, edges[:-1], axis=axis) / np.diff(edges).reshape(
+                    (-1, 1) if axis == 0 else (1, -1))
     return out
 
 

@@ -53,6 +53,10 @@ class Capture:
     #: keep each wanted call's value states [b, h_kv, k, d] (after any value scale), in call order.
     keep_values: bool = False
     values: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
+    #: bounded memory: when set, a wanted call's weights are never materialised whole. The forward runs on
+    #: the fast path and ``reduce(call key, KeptAttention)`` is handed what the weights are a function of,
+    #: to compute any rows and heads it needs (see :meth:`KeptAttention.rows`); nothing goes to ``records``.
+    reduce: Callable[[CallKey, KeptAttention], None] | None = None
 
     def next_call(self, module: torch.nn.Module) -> CallKey:
         count = self.calls.get(id(module), 0)
@@ -69,14 +73,16 @@ def capture(wants: Callable[[CallKey], bool] = lambda key: True,
             value_scales: dict[int, torch.Tensor] | None = None,
             head_scales: dict[int, torch.Tensor] | None = None,
             head_means: dict[int, torch.Tensor] | None = None,
-            keep_values: bool = False) -> Iterator[Capture]:
+            keep_values: bool = False,
+            reduce: Callable[[CallKey, KeptAttention], None] | None = None) -> Iterator[Capture]:
     """Record attention weights of the calls for which ``wants(call key)`` is true, in this thread only.
 
     ``value_scales``, ``head_scales`` and ``head_means`` (keyed by ``id(module)``, see :class:`Capture`) change
-    this thread's forward passes inside the scope only; ``keep_values`` also records the value states.
+    this thread's forward passes inside the scope only; ``keep_values`` also records the value states;
+    ``reduce`` switches to bounded memory (see :class:`Capture`).
     """
     cap = Capture(wants, buffers=buffers or {}, value_scales=value_scales or {}, head_scales=head_scales or {},
-                  head_means=head_means or {}, keep_values=keep_values)
+                  head_means=head_means or {}, keep_values=keep_values, reduce=reduce)
     token = _CURRENT.set(cap)
     try:
         yield cap
@@ -112,6 +118,12 @@ def attention_forward(
             value = value * value_scale[:, None, :, None].to(value.dtype)
         if wanted and cap.keep_values:
             cap.values.append((module, value))
+    if wanted and cap.reduce is not None:
+        cap.reduce(call, KeptAttention(
+            query=query, key=key, attention_mask=attention_mask, scaling=scaling, is_causal=is_causal,
+            default_causal=getattr(module, "is_causal", True), position_bias=position_bias, softcap=softcap,
+            sinks=sinks))
+        wanted = False
     if wanted or sinks is not None or softcap is not None:
         # sdpa has no attention sinks (GPT-OSS: it would silently drop them) nor softcapping (Gemma 2:
         # it refuses): these run the explicit formula, keeping the weights only when wanted.
@@ -154,21 +166,51 @@ def explicit_attention(
     float32 [b, h, q, k] tensor, no gradient) the weights are computed in place there.
     """
     groups = getattr(module, "num_key_value_groups", 1) or 1
-    key = repeat_kv(key, groups)
     value = repeat_kv(value, groups)
-    q_len, kv_len = query.shape[2], key.shape[2]
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
+    weights = attention_weights(query, repeat_kv(key, groups), attention_mask, scaling=scaling, causal=causal,
+                                position_bias=position_bias, softcap=softcap, sinks=sinks, out=out)
+    value = value[:, :, :weights.shape[-1]]
+    mixed = weights.to(value.dtype)
+    if dropout and module.training:
+        mixed = torch.nn.functional.dropout(mixed, p=dropout)
+    output = torch.matmul(mixed, value).transpose(1, 2).contiguous()
+    return weights, output
+
+
+def attention_weights(query, key, attention_mask, *, scaling=None, causal=True, position_bias=None, softcap=None,
+                      sinks=None, out=None, rows: slice | None = None, trim: bool = False):
+    """The weights of :func:`explicit_attention`; ``rows`` computes only those query rows (the same numbers).
+
+    ``key`` has one head per query head here (repeat_kv done); ``causal`` is the module's causal flag.
+    ``trim`` (causal rows only): leave out the keys after the last row, whose weights are exactly 0.
+    """
+    q_len, kv_len = query.shape[2], key.shape[2]
     causal = bool(q_len > 1 and attention_mask is None and causal)
     if causal and kv_len > q_len:
-        key, value = key[:, :, :q_len], value[:, :, :q_len]
+        key = key[:, :, :q_len]
         if position_bias is not None:
             position_bias = position_bias[..., :q_len]
         kv_len = q_len
+    first = 0
+    if rows is not None:
+        first = rows.start or 0
+        query = query[:, :, rows]
+        if trim and causal:
+            kv_len = min(kv_len, first + query.shape[2])
+            key = key[:, :, :kv_len]
+            if position_bias is not None:
+                position_bias = position_bias[..., :kv_len]
+        if attention_mask is not None and attention_mask.shape[-2] > 1:
+            attention_mask = attention_mask[..., rows, :]
+        if position_bias is not None and position_bias.shape[-2] > 1:
+            position_bias = position_bias[..., rows, :]
+    n_rows = query.shape[2]
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
 
     in_place = (out is not None and query.dtype == torch.float32 and not torch.is_grad_enabled()
                 and sinks is None)
-    if in_place and out.shape == (query.shape[0], query.shape[1], q_len, kv_len):
+    if in_place and out.shape == (query.shape[0], query.shape[1], n_rows, kv_len):
         scores = torch.matmul(query, key.transpose(-1, -2), out=out)
     else:
         in_place = False
@@ -186,10 +228,11 @@ def explicit_attention(
         else:
             scores = scores + attention_mask
     if causal:
-        upper = torch.ones(q_len, kv_len, dtype=torch.bool, device=scores.device).triu_(1)
+        row_ids = torch.arange(first, first + n_rows, device=scores.device)[:, None]
+        upper = torch.arange(kv_len, device=scores.device)[None, :] > row_ids
         scores.masked_fill_(upper, lowest)
     if sinks is not None:  # one learnt logit per head that takes its share of the row, then is dropped
-        sink = sinks.reshape(1, -1, 1, 1).to(scores.dtype).expand(scores.shape[0], -1, q_len, 1)
+        sink = sinks.reshape(1, -1, 1, 1).to(scores.dtype).expand(scores.shape[0], -1, n_rows, 1)
         combined = torch.cat([scores, sink], dim=-1)
         combined = combined - combined.amax(dim=-1, keepdim=True)
         weights = torch.softmax(combined, dim=-1, dtype=torch.float32)[..., :-1]
@@ -201,11 +244,64 @@ def explicit_attention(
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32)
         if out is not None and out.shape == weights.shape:
             out.copy_(weights)
-    mixed = weights.to(value.dtype)
-    if dropout and module.training:
-        mixed = torch.nn.functional.dropout(mixed, p=dropout)
-    output = torch.matmul(mixed, value).transpose(1, 2).contiguous()
-    return weights, output
+    return weights
+
+
+@dataclass(frozen=True)
+class KeptAttention:
+    """What one attention call's weights are a function of: queries, keys, mask and the module's settings.
+
+    A few MB per layer even at thousands of tokens (the weights are h·n² values): a bounded result keeps
+    these and computes any head's rows again, with the same formula, whenever they are asked for.
+    Shapes: query [b, h, q, d], key [b, h_kv, k, d].
+    """
+
+    query: torch.Tensor
+    key: torch.Tensor
+    attention_mask: torch.Tensor | None
+    scaling: float | None
+    is_causal: bool | None
+    default_causal: bool
+    position_bias: torch.Tensor | None = None
+    softcap: float | None = None
+    sinks: torch.Tensor | None = None
+
+    @property
+    def num_heads(self) -> int:
+        return self.query.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(queries, keys) of the weights."""
+        q_len, kv_len = self.query.shape[2], self.key.shape[2]
+        causal = self.is_causal if self.is_causal is not None else self.default_causal
+        if q_len > 1 and self.attention_mask is None and causal:
+            kv_len = min(kv_len, q_len)
+        return q_len, kv_len
+
+    @property
+    def causal(self) -> bool:
+        """Whether each query row attends only to the keys up to its own position (no mask tensor)."""
+        causal = self.is_causal if self.is_causal is not None else self.default_causal
+        return bool(self.query.shape[2] > 1 and self.attention_mask is None and causal)
+
+    def rows(self, heads=None, rows: slice | None = None, *, trim: bool = False) -> torch.Tensor:
+        """Weights [b, len(heads), rows, k] (float32) of the chosen heads (None = all) and query rows.
+
+        ``trim``: when :attr:`causal`, only the keys up to the last row (the others' weights are 0).
+        """
+        heads = list(range(self.num_heads)) if heads is None else [int(h) for h in heads]
+        groups = self.num_heads // self.key.shape[1]
+        index = torch.tensor(heads, device=self.query.device)
+        query = self.query.index_select(1, index)
+        key = self.key.index_select(1, torch.div(index, groups, rounding_mode="floor"))
+        bias = self.position_bias
+        if bias is not None and bias.shape[1] > 1:
+            bias = bias.index_select(1, index.to(bias.device))
+        sinks = None if self.sinks is None else self.sinks.reshape(-1)[index]
+        causal = self.is_causal if self.is_causal is not None else self.default_causal
+        return attention_weights(query, key, self.attention_mask, scaling=self.scaling, causal=causal,
+                                 position_bias=bias, softcap=self.softcap, sinks=sinks, rows=rows, trim=trim).float()
 
 
 AttentionInterface.register(IMPLEMENTATION, attention_forward)

@@ -12,6 +12,7 @@ import threading
 import torch
 from transformers import AutoTokenizer, PretrainedConfig
 
+from .. import bounded as bounded_path
 from ..attention import extract_attention
 from ..attribution import attribute
 from ..errors import ModelLoadError, ResourceError
@@ -120,8 +121,15 @@ class ModelHandle:
         return encode(self.tokenizer, text, text_pair, max_length=limit, device=self.device)
 
     # --------------------------------------------------------------- forward
-    def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True, buffers=None):
+    def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True, buffers=None, reduce=None,
+                body_only: bool = False):
         """Run the model once; returns (outputs, {AttentionSite: weights[b, h, q, k]}).
+
+        ``body_only``: run the base model without its head (a causal LM's logits are n × vocabulary floats:
+        1 GB at 8,192 tokens and 30k words; attention does not need them).
+
+        ``reduce``: bounded memory (models that capture natively): ``reduce(site, KeptAttention)`` is called
+        for each wanted site instead of recording its weights (see :class:`attnviz.models.capture.Capture`).
 
         ``capture_sites``: a predicate on AttentionSite choosing whose weights to keep (None = all).
         ``buffers``: optional {AttentionSite: float32 tensor [b, h, q, k]} to compute the weights in.
@@ -135,8 +143,10 @@ class ModelHandle:
                 if self.captures_natively:
                     wanted = {key for key, s in sites.items() if capture_sites is None or capture_sites(s)}
                     by_call = {key: buffers[s] for key, s in sites.items() if buffers and s in buffers}
-                    with _capture.capture(lambda key: key in wanted, by_call) as cap:
-                        out = self.model(**inputs)
+                    on_call = None if reduce is None else (lambda key, kept: reduce(sites[key], kept))
+                    model = self.model.base_model if body_only else self.model
+                    with _capture.capture(lambda key: key in wanted, by_call, reduce=on_call) as cap:
+                        out = model(**inputs)
                     for key, _module, weights in cap.records:
                         records[sites[key]] = weights
                 else:
@@ -249,8 +259,17 @@ class ModelHandle:
 
     # ------------------------------------------------------------- public API
     def attention(self, text: str, text_pair: str | None = None, *, target: str | None = None,
-                  layers=None):
-        """Per-layer, per-head attention for ``text`` (and ``text_pair``): see :class:`AttentionResult`."""
+                  layers=None, bounded: bool | None = None, progress=None):
+        """Per-layer, per-head attention for ``text`` (and ``text_pair``): see :class:`AttentionResult`.
+
+        Inputs whose full weights would not fit (see :func:`attnviz.bounded.applies`; ``bounded=True`` forces
+        it) get a :class:`~attnviz.bounded.LongAttentionResult`: summaries, and any head's full weights on
+        request (``result.head(layer, head)``). ``progress(fraction, what)`` follows that path's layers.
+        """
+        if bounded is None:
+            bounded = target is None and bounded_path.applies(self, text, text_pair, layers=layers)
+        if bounded:
+            return bounded_path.extract_bounded(self, text, text_pair, layers=layers, progress=progress)
         return extract_attention(self, text, text_pair, target=target, layers=layers)
 
     def attribute(self, text: str, method: str = "integrated_gradients", *, target=None,

@@ -22,6 +22,7 @@ from .caches import (
 from .gallery import comparison_picker, example_picker
 from .jobs import heavy_job
 from .links import app_sidebar, share_state
+from .long_attention import long_attention, show_long_attention
 from .models import current_model, get_model, handle_for, model_b_key, model_sidebar, use_session_model
 from .page import apply_launch_flags, ensure_entrypoint, mark_entrypoint, page, seed
 from .session_files import offer_session_file
@@ -44,7 +45,9 @@ __all__ = [
     "cached_evaluation", "cached_generated_attribution", "cached_generation", "cached_read_table",
     "cached_shared_target", "cached_target_info", "cached_words", "comparison_picker", "current_model",
     "current_model_key", "ensure_entrypoint", "example_picker", "get_model", "guide", "handle_for", "heavy_job",
+    "long_attention",
     "mark_entrypoint", "md_code", "md_text", "model_b_key", "model_sidebar", "offer_session_file", "page",
     "presenter_mode", "run_audit_with_progress", "safe_message", "seed", "share_state", "show_error",
+    "show_long_attention",
     "target_form", "target_params", "use_session_model",
 ]
