@@ -230,6 +230,16 @@ GUIDANCE: dict[str, str] = {
         "faithfulness, slice values and any error. Sort a column by clicking its header, e.g. to find the "
         "least faithful or the most uncertain examples, then open one on the Attribution page to look at "
         "it on its own."),
+    # ------------------------------------------------------------------ heads page
+    "heads/patching": (
+        "Activation patching (Meng et al. 2022): the corrupted text is run again with one activation taken "
+        "from the clean run, and the cell shows how much of the output gap f(clean) − f(corrupted) that one "
+        "activation brings back (1 = all of it, 0 = nothing, negative = it moves f further away). Left: the "
+        "residual stream after each layer (rows) at each position (columns; changed words read 'clean → "
+        "corrupted'). Right: one head's output at every position. AtP (Kramár et al. 2024) estimates every "
+        "cell from one gradient, (a_clean − a_corrupted)·∂f/∂a; the agreement line says how well its ranking "
+        "matches the real patches. AtP is poor where f saturates (a probability near 0 or 1): explain a "
+        "logit or log-probability then. Both texts must have the same number of tokens."),
 }
 
 

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("results", ("attnviz.attention", "attnviz.metrics")),
     ("attribution", ("attnviz.attribution",)),
     ("handle", ("attnviz.models.handle",)),
-    ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads",
+    ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads", "attnviz.patching",
                   "attnviz.sharing", "attnviz.session", "attnviz.examples", "attnviz.guidance")),
     ("figures", ("attnviz.figures",)),
     ("audit", ("attnviz.audit",)),
