@@ -230,6 +230,14 @@ GUIDANCE: dict[str, str] = {
         "faithfulness, slice values and any error. Sort a column by clicking its header, e.g. to find the "
         "least faithful or the most uncertain examples, then open one on the Attribution page to look at "
         "it on its own."),
+    "method/integrated_gradients": (
+        "Integrated Gradients (Sundararajan et al. 2017) adds up the gradient of f along the straight path from a "
+        "baseline (every word replaced by [PAD], special tokens kept) to the input: each token's score is its "
+        "share of f(x) − f(baseline), and the scores add up to that difference up to a small completeness gap. "
+        "By default the steps along the path are chosen for you: more points are added where the gradient "
+        "changes fastest until the gap is at most 0.01 (settings: steps_used, tol_reached); with n_steps the "
+        "fixed 50-point rule of captum is used instead. A large gap means the scores do not yet add up: raise "
+        "the steps or lower tol."),
     # ------------------------------------------------------------------ heads page
     "heads/patching": (
         "Activation patching (Meng et al. 2022): the corrupted text is run again with one activation taken "
