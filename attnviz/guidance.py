@@ -239,6 +239,20 @@ GUIDANCE: dict[str, str] = {
         "fixed 50-point rule of captum is used instead. A large gap means the scores do not yet add up: raise "
         "the steps or lower tol."),
     # ------------------------------------------------------------------ heads page
+    "leaderboard/table": (
+        "Every explainer scored the same way on the same examples. For each example, words are ranked by the "
+        "method's positive score and deleted: comprehensiveness is how much f drops when the top words go "
+        "(higher is better), sufficiency how much it drops when only they stay (lower is better), both "
+        "averaged over the top 1/5/10/20/50 % (AOPC); deletion AUC is the area under f as words are removed "
+        "one by one (lower is better), insertion AUC the area as they are added back (higher is better). Dots "
+        "are means over examples, bars 95 % bootstrap intervals; grey is a random ranking — a method whose "
+        "interval overlaps it is no more faithful than chance here. Deleting words makes inputs the model "
+        "never saw, so treat small differences with care."),
+    "leaderboard/agreement": (
+        "How similarly two methods rank the words: Spearman's ρ between their absolute scores, averaged over "
+        "the examples (1 = same order, 0 = unrelated, negative = opposite). Methods that disagree cannot both "
+        "be right about which words mattered (Krishna et al. 2022, the disagreement problem): look at which of "
+        "them is more faithful in the table above before trusting either."),
     "heads/patching": (
         "Activation patching (Meng et al. 2022): the corrupted text is run again with one activation taken "
         "from the clean run, and the cell shows how much of the output gap f(clean) − f(corrupted) that one "
