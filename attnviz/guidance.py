@@ -253,6 +253,22 @@ GUIDANCE: dict[str, str] = {
         "the examples (1 = same order, 0 = unrelated, negative = opposite). Methods that disagree cannot both "
         "be right about which words mattered (Krishna et al. 2022, the disagreement problem): look at which of "
         "them is more faithful in the table above before trusting either."),
+    "heads/importance": (
+        "Each cell is one head (column) of one layer (row, input side at the top): how strongly the explained "
+        "number f reacts when that head's output is scaled, |∂f/∂ξ| at ξ = 1 (Michel et al. 2019), averaged "
+        "over the texts above. Bright heads are the ones f depends on for these texts; dark heads could be "
+        "removed with little change. It is a first-order estimate: check a head by ablating it below."),
+    "heads/ablation": (
+        "The chosen heads are removed from the first text's forward pass: their output is zeroed (or replaced "
+        "by its mean over the positions) before the output projection. The numbers compare the model's output "
+        "(for a sentence-embedding model its normalised sentence embedding) with and without them: cosine 1 "
+        "means nothing changed. The heatmap shows how much each head's attention pattern moved: heads in "
+        "later layers change because their inputs changed; the removed heads' own weights stay the same."),
+    "heads/prune": (
+        "Heads are removed in order of importance, least important first, and f is read on the sample texts "
+        "after each step (k = 0 is the whole model). The solid line is the mean f; the dotted one the share of "
+        "texts whose f keeps at least half its value. A flat start says many heads can go with little effect, "
+        "as Michel et al. found; a sudden drop marks where heads that matter start being removed."),
     "heads/patching": (
         "Activation patching (Meng et al. 2022): the corrupted text is run again with one activation taken "
         "from the clean run, and the cell shows how much of the output gap f(clean) − f(corrupted) that one "

@@ -13,8 +13,11 @@ from attnviz.attribution import AttributionInput, prepare, run
 from attnviz.attribution.evaluate import evaluate
 from attnviz.audit import run_audit
 from attnviz.audit.dataset import read_table
+from attnviz.audit.leaderboard import leaderboard
 from attnviz.diff import shared_target
 from attnviz.generation import attribute_generated, generate
+from attnviz.heads import ablate, importance, prune_curve
+from attnviz.patching import patch
 
 from .models import handle_for
 
@@ -106,3 +109,29 @@ def cached_generated_attribution(model_key: tuple[str, str, str], generation_arg
     """Attribution of generated token ``step``; ``generation_args`` are cached_generation's after the key."""
     generation = cached_generation(model_key, *generation_args)
     return attribute_generated(handle_for(model_key), generation, step, method)
+
+
+# --- heads ---
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_head_importance(model_key: tuple[str, str, str], texts: tuple[str, ...]):
+    return importance(handle_for(model_key), list(texts))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_ablation(model_key: tuple[str, str, str], text: str, heads: tuple[tuple[int, int], ...], how: str):
+    return ablate(handle_for(model_key), text, list(heads), how=how)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_prune_curve(model_key: tuple[str, str, str], texts: tuple[str, ...], importance_texts: tuple[str, ...]):
+    return prune_curve(handle_for(model_key), list(texts), cached_head_importance(model_key, importance_texts))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_patching(model_key: tuple[str, str, str], clean: str, corrupted: str):
+    return patch(handle_for(model_key), clean, corrupted)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def cached_leaderboard(model_key: tuple[str, str, str], texts: tuple[str, ...], methods: tuple[str, ...]):
+    return leaderboard(handle_for(model_key), list(texts), methods)
