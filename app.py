@@ -14,6 +14,8 @@ pages = [
     st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page("pages/bias.py", title="Bias probes", icon=":material/diversity_3:"),
     st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
+    st.Page("pages/heads.py", title="Heads", icon=":material/hub:"),
+    st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
     st.Page("pages/lab.py", title="Attention Lab", icon=":material/science:"),
 ]
 navigation = st.navigation(pages)

@@ -230,6 +230,54 @@ GUIDANCE: dict[str, str] = {
         "faithfulness, slice values and any error. Sort a column by clicking its header, e.g. to find the "
         "least faithful or the most uncertain examples, then open one on the Attribution page to look at "
         "it on its own."),
+    "method/integrated_gradients": (
+        "Integrated Gradients (Sundararajan et al. 2017) adds up the gradient of f along the straight path from a "
+        "baseline (every word replaced by [PAD], special tokens kept) to the input: each token's score is its "
+        "share of f(x) − f(baseline), and the scores add up to that difference up to a small completeness gap. "
+        "By default the steps along the path are chosen for you: more points are added where the gradient "
+        "changes fastest until the gap is at most 0.01 (settings: steps_used, tol_reached); with n_steps the "
+        "fixed 50-point rule of captum is used instead. A large gap means the scores do not yet add up: raise "
+        "the steps or lower tol."),
+    # ------------------------------------------------------------------ heads page
+    "leaderboard/table": (
+        "Every explainer scored the same way on the same examples. For each example, words are ranked by the "
+        "method's positive score and deleted: comprehensiveness is how much f drops when the top words go "
+        "(higher is better), sufficiency how much it drops when only they stay (lower is better), both "
+        "averaged over the top 1/5/10/20/50 % (AOPC); deletion AUC is the area under f as words are removed "
+        "one by one (lower is better), insertion AUC the area as they are added back (higher is better). Dots "
+        "are means over examples, bars 95 % bootstrap intervals; grey is a random ranking — a method whose "
+        "interval overlaps it is no more faithful than chance here. Deleting words makes inputs the model "
+        "never saw, so treat small differences with care."),
+    "leaderboard/agreement": (
+        "How similarly two methods rank the words: Spearman's ρ between their absolute scores, averaged over "
+        "the examples (1 = same order, 0 = unrelated, negative = opposite). Methods that disagree cannot both "
+        "be right about which words mattered (Krishna et al. 2022, the disagreement problem): look at which of "
+        "them is more faithful in the table above before trusting either."),
+    "heads/importance": (
+        "Each cell is one head (column) of one layer (row, input side at the top): how strongly the explained "
+        "number f reacts when that head's output is scaled, |∂f/∂ξ| at ξ = 1 (Michel et al. 2019), averaged "
+        "over the texts above. Bright heads are the ones f depends on for these texts; dark heads could be "
+        "removed with little change. It is a first-order estimate: check a head by ablating it below."),
+    "heads/ablation": (
+        "The chosen heads are removed from the first text's forward pass: their output is zeroed (or replaced "
+        "by its mean over the positions) before the output projection. The numbers compare the model's output "
+        "(for a sentence-embedding model its normalised sentence embedding) with and without them: cosine 1 "
+        "means nothing changed. The heatmap shows how much each head's attention pattern moved: heads in "
+        "later layers change because their inputs changed; the removed heads' own weights stay the same."),
+    "heads/prune": (
+        "Heads are removed in order of importance, least important first, and f is read on the sample texts "
+        "after each step (k = 0 is the whole model). The solid line is the mean f; the dotted one the share of "
+        "texts whose f keeps at least half its value. A flat start says many heads can go with little effect, "
+        "as Michel et al. found; a sudden drop marks where heads that matter start being removed."),
+    "heads/patching": (
+        "Activation patching (Meng et al. 2022): the corrupted text is run again with one activation taken "
+        "from the clean run, and the cell shows how much of the output gap f(clean) − f(corrupted) that one "
+        "activation brings back (1 = all of it, 0 = nothing, negative = it moves f further away). Left: the "
+        "residual stream after each layer (rows) at each position (columns; changed words read 'clean → "
+        "corrupted'). Right: one head's output at every position. AtP (Kramár et al. 2024) estimates every "
+        "cell from one gradient, (a_clean − a_corrupted)·∂f/∂a; the agreement line says how well its ranking "
+        "matches the real patches. AtP is poor where f saturates (a probability near 0 or 1): explain a "
+        "logit or log-probability then. Both texts must have the same number of tokens."),
 }
 
 

@@ -110,3 +110,33 @@ def ablate(model, text: str, heads: Sequence[tuple[int, int]], how: str = "zero"
     else:
         output = out.last_hidden_state[0]
     return HeadAblation(encoding.tokens, output.float().cpu().numpy(), attention, tuple(chosen), how)
+
+
+def prune_curve(model, texts: Sequence[str], table: pd.DataFrame, ks: Sequence[int] | None = None,
+                target=None) -> pd.DataFrame:
+    """f(x) as the k least important heads (by ``table``'s importance, see :func:`importance`) are zeroed.
+
+    f is each text's explained number bound without pruning (None: p(its unpruned prediction)); ``kept`` is
+    the share of texts whose f is still at least half its unpruned value. Returns a DataFrame with columns
+    removed, mean_f, kept (one row per k; k = 0 is the unpruned model).
+    """
+    if isinstance(texts, str) or not texts:
+        raise InputError("Give a list of one or more texts for the pruning curve.")
+    layer_ids = self_attention_modules(model)
+    heads = model.num_heads
+    order = table.sort_values("importance", kind="stable")[["layer", "head"]].to_numpy()
+    total = len(layer_ids) * heads
+    ks = sorted({int(k) for k in (ks if ks is not None else np.linspace(0, total, 9).round())})
+    if any(not 0 <= k <= total for k in ks):
+        raise InputError(f"Numbers of heads to remove must lie between 0 and {total}.")
+    contexts = [prepare(model, text, None, target) for text in texts]
+    values = np.zeros((len(ks), len(contexts)))
+    for row, k in enumerate(ks):
+        scales = {mid: torch.ones(heads, dtype=model.dtype, device=model.device) for mid in layer_ids}
+        for layer, head in order[:k]:
+            scales[layer_ids[int(layer)]][int(head)] = 0
+        for col, ctx in enumerate(contexts):
+            with torch.inference_mode(), _capture.capture(lambda key: False, head_scales=scales):
+                values[row, col] = float(ctx.forward_embeds(ctx.embeds)[0])
+    kept = (values >= 0.5 * values[:1]).mean(1) if 0 in ks else np.full(len(ks), np.nan)
+    return pd.DataFrame({"removed": ks, "mean_f": values.mean(1), "kept": kept})

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("results", ("attnviz.attention", "attnviz.bounded", "attnviz.metrics", "attnviz.vision.maps")),
     ("attribution", ("attnviz.attribution", "attnviz.vision.attribution")),
     ("handle", ("attnviz.models.handle", "attnviz.vision.handle")),
-    ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads",
+    ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads", "attnviz.patching",
                   "attnviz.sharing", "attnviz.session", "attnviz.examples", "attnviz.guidance")),
     ("figures", ("attnviz.figures",)),
     ("audit", ("attnviz.audit",)),

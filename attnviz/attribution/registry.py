@@ -65,7 +65,7 @@ for _method in (
     Method("shap", "SHAP (Partition)", "perturbation", shap_method.shap_values, default=True,
            defaults={"max_evals": 500, "mask": "delete"}),
     Method("integrated_gradients", "Integrated Gradients", "gradient", gradients.integrated_gradients,
-           batched=True, default=True, defaults={"n_steps": 50, "baseline": "pad"}),
+           batched=True, default=True, defaults={"tol": 1e-2, "baseline": "pad"}),
     Method("input_x_gradient", "Input × gradient", "gradient", gradients.input_x_gradient, batched=True,
            default=True),
     Method("saliency", "Saliency", "gradient", gradients.saliency, batched=True, signed=False),

@@ -175,17 +175,29 @@ class _KeepRowMasker:
 
 
 class _KeepRowModel:
-    """f on keep rows [rows, players] → [rows]: each distinct row once, length-sorted, packed."""
+    """f on keep rows [rows, players] → [rows]: each distinct model input once, length-sorted, packed."""
 
     def __init__(self, ctx, players: np.ndarray, mask: str):
         self.ctx, self.players, self.mask = ctx, players, mask
         self.cache: dict[bytes, float] = {}
         self.rows_run = 0
         self.forward_passes = 0
+        ids = ctx.input_ids[0].cpu().numpy().astype(np.int64)
+        types = None if ctx.token_type_ids is None else ctx.token_type_ids[0].cpu().numpy().astype(np.int64)
+        self._tokens = ids if types is None else np.stack([ids, types], 1)  # what a deleted row keeps
+
+    def _key(self, row: np.ndarray) -> bytes:
+        """The model's input for a keep row: with deletion, coalitions that leave the same token sequence
+        (e.g. "the" kept at either of two places) are one evaluation; with replacement, the row itself."""
+        if self.mask != "delete":
+            return np.packbits(row).tobytes()
+        keep = self.ctx.fixed_mask.copy()
+        keep[self.players] = row
+        return self._tokens[keep].tobytes()
 
     def __call__(self, rows) -> np.ndarray:
         rows = np.atleast_2d(np.asarray(rows, dtype=bool))
-        keys = [np.packbits(row).tobytes() for row in rows]
+        keys = [self._key(row) for row in rows]
         todo: dict[bytes, np.ndarray] = {}
         for key, row in zip(keys, rows):
             if key not in self.cache and key not in todo:

@@ -57,6 +57,13 @@ class Capture:
     #: the fast path and ``reduce(call key, KeptAttention)`` is handed what the weights are a function of,
     #: to compute any rows and heads it needs (see :meth:`KeptAttention.rows`); nothing goes to ``records``.
     reduce: Callable[[CallKey, KeptAttention], None] | None = None
+    #: optional per module (id → ([b, h] bool, [b, q, h, d] tensor)): the chosen heads of each row take the
+    #: given context vectors instead of their own (activation patching), after any scale or mean.
+    head_patches: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    #: keep every call's per-head context vectors [b, q, h, d] (after scales, means and patches), in call
+    #: order, wanted or not; they stay in the graph, so ∂f/∂z flows back to them (AtP).
+    keep_heads: bool = False
+    heads: list[tuple[torch.nn.Module, torch.Tensor]] = field(default_factory=list)
 
     def next_call(self, module: torch.nn.Module) -> CallKey:
         count = self.calls.get(id(module), 0)
@@ -74,15 +81,19 @@ def capture(wants: Callable[[CallKey], bool] = lambda key: True,
             head_scales: dict[int, torch.Tensor] | None = None,
             head_means: dict[int, torch.Tensor] | None = None,
             keep_values: bool = False,
+            head_patches: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+            keep_heads: bool = False,
             reduce: Callable[[CallKey, KeptAttention], None] | None = None) -> Iterator[Capture]:
     """Record attention weights of the calls for which ``wants(call key)`` is true, in this thread only.
 
-    ``value_scales``, ``head_scales`` and ``head_means`` (keyed by ``id(module)``, see :class:`Capture`) change
-    this thread's forward passes inside the scope only; ``keep_values`` also records the value states;
-    ``reduce`` switches to bounded memory (see :class:`Capture`).
+    ``value_scales``, ``head_scales``, ``head_means`` and ``head_patches`` (keyed by ``id(module)``, see
+    :class:`Capture`) change this thread's forward passes inside the scope only; ``keep_values`` also records
+    the value states, ``keep_heads`` every call's per-head context vectors; ``reduce`` switches to bounded
+    memory (see :class:`Capture`).
     """
     cap = Capture(wants, buffers=buffers or {}, value_scales=value_scales or {}, head_scales=head_scales or {},
-                  head_means=head_means or {}, keep_values=keep_values, reduce=reduce)
+                  head_means=head_means or {}, keep_values=keep_values, head_patches=head_patches or {},
+                  keep_heads=keep_heads, reduce=reduce)
     token = _CURRENT.set(cap)
     try:
         yield cap
@@ -151,6 +162,12 @@ def attention_forward(
         if head_mean is not None and bool(head_mean.any()):
             chosen = head_mean.to(output.device)[None, None, :, None]
             output = torch.where(chosen, output.mean(dim=1, keepdim=True).expand_as(output), output)
+        head_patch = cap.head_patches.get(id(module))
+        if head_patch is not None:
+            rows, patched = head_patch
+            output = torch.where(rows.to(output.device)[:, None, :, None], patched.to(output.dtype), output)
+        if cap.keep_heads:
+            cap.heads.append((module, output))
     return output, weights
 
 

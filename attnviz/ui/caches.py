@@ -14,8 +14,11 @@ from attnviz.attribution import AttributionInput, prepare, run
 from attnviz.attribution.evaluate import evaluate
 from attnviz.audit import run_audit
 from attnviz.audit.dataset import read_table
+from attnviz.audit.leaderboard import leaderboard
 from attnviz.diff import shared_target
 from attnviz.generation import attribute_generated, generate
+from attnviz.heads import ablate, importance, prune_curve
+from attnviz.patching import patch
 
 from .budgets import RESULTS, budgeted
 from .jobs import heavy_job
@@ -126,3 +129,39 @@ def cached_generated_attribution(model_key: tuple[str, str, str], generation_arg
     generation = cached_generation(model_key, *generation_args)
     with heavy_job("attribution"):
         return attribute_generated(handle_for(model_key), generation, step, method)
+
+
+# --- heads ---
+@budgeted(RESULTS)
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_head_importance(model_key: tuple[str, str, str], texts: tuple[str, ...]):
+    with heavy_job("head importance"):
+        return importance(handle_for(model_key), list(texts))
+
+
+@budgeted(RESULTS)
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_ablation(model_key: tuple[str, str, str], text: str, heads: tuple[tuple[int, int], ...], how: str):
+    return ablate(handle_for(model_key), text, list(heads), how=how)
+
+
+@budgeted(RESULTS)
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_prune_curve(model_key: tuple[str, str, str], texts: tuple[str, ...], importance_texts: tuple[str, ...]):
+    ranking = cached_head_importance(model_key, importance_texts)
+    with heavy_job("pruning curve"):
+        return prune_curve(handle_for(model_key), list(texts), ranking)
+
+
+@budgeted(RESULTS)
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_patching(model_key: tuple[str, str, str], clean: str, corrupted: str):
+    with heavy_job("patching"):
+        return patch(handle_for(model_key), clean, corrupted)
+
+
+@budgeted(RESULTS)
+@st.cache_data(max_entries=2, show_spinner=False)
+def cached_leaderboard(model_key: tuple[str, str, str], texts: tuple[str, ...], methods: tuple[str, ...]):
+    with heavy_job("leaderboard"):
+        return leaderboard(handle_for(model_key), list(texts), methods)
