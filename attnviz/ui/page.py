@@ -117,6 +117,10 @@ def page(name: str, *, title: str, caption: str, params: Params = (), needs_mode
         handle = current_model()
         if handle is None:
             st.stop()
+        if getattr(handle, "modality", "text") != "text":  # image models have their own views
+            st.info(f"{title} works on text models, and the sidebar's model reads images. Pick a text model "
+                    "in the sidebar, or open the Attention or Attribution page for this one.")
+            st.stop()
     try:
         declared = list(params(handle) if callable(params) else params)
     except AttnvizError as exc:

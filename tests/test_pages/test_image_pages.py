@@ -99,3 +99,10 @@ def test_clip_captions_and_a_captioners_words(tmp_path):
     at.segmented_control(key="image_view").set_value("Caption").run()
     assert not at.exception and not at.error, (at.exception, at.error)
     assert "writing “" in strings_in(chart_specs(at)[0])
+
+
+@pytest.mark.parametrize("page", ["generate", "bias"])
+def test_text_only_pages_say_so_for_an_image_model(vit_key, page):
+    at = open_page(page, model_key=vit_key)
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert any("works on text models" in info.value for info in at.info)
