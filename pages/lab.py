@@ -21,6 +21,7 @@ from attnviz.lab.circuits import CIRCUIT_TASKS, CircuitTracker
 from attnviz.lab.model import MASKS, SCORES
 from attnviz.lab.stepthrough import RESCORE, rescore, step_through
 from attnviz.lab.tasks import TASKS
+from attnviz.lab.textlm import TEXT_TASKS, train_text_model
 from attnviz.lab.train import RECIPES, Trainer
 from attnviz.sharing import StateParam
 
@@ -292,6 +293,22 @@ with train_tab:
             ui.use_session_model(handle, f"Lab: {trainer.task.title} (step {trainer.step})")
             st.session_state["attention_text"] = trainer.probe_text()  # an input this model can read
             st.switch_page("pages/attention.py")
+
+    if task_name in TEXT_TASKS:
+        if st.button("Train a text model for the Generate page", key="lab_text_model",
+                     help=f"A left-to-right (causal) Lab model of the same size, trained on this task written out "
+                          f"as text ({TEXT_TASKS[task_name]}): the Generate page then works with no download."):
+            try:
+                with st.spinner("Training a left-to-right model on this task (seconds) …"):
+                    text_handle, report = train_text_model(task_name, seed=int(st.session_state["lab_seed"]))
+            except AttnvizError as exc:
+                ui.show_error(exc)
+                st.stop()
+            ui.use_session_model(text_handle, f"Lab text model: {TASKS[task_name].title} "
+                                              f"({report['accuracy']:.0%} after {report['steps']} steps)")
+            st.session_state["generate_prompt"] = report["prompt"]
+            st.session_state["generate_max_new"] = 8 if task_name == "copy" else 1
+            st.switch_page("pages/generate.py")
 
 # ------------------------------------------------------------------------------------- step-through
 def show_step_through():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from attnviz.classroom.rooms import ROOMS, RoomError, RoomState, View, query_of
+from attnviz.classroom.rooms import RoomError, Rooms, RoomState, View, query_of
 from attnviz.errors import AttnvizError
 from attnviz.sharing import StateParam, dump_state, parse_state
 
@@ -22,6 +22,9 @@ from .state import DEFAULT_KEY, MODEL_KEY, SESSION_PREFIX, current_model_key, pr
 from .text import safe_message
 
 POLL_SECONDS = 0.5
+"""How often a student's page asks the room whether the teacher changed something."""
+TEACHER_POLL_SECONDS = 5.0
+"""How often the teacher's sidebar refreshes the class's numbers (the teacher follows no one)."""
 CODE_KEY = "attnviz_room_code"  # session_state: the room this session opened or joined
 SECRET_KEY = "_attnviz_room_secret"  # session_state: the teacher's secret (only in the teacher's session)
 MEMBER_KEY = "_attnviz_room_member"  # session_state: this student's member id in the room
@@ -29,6 +32,13 @@ FOLLOW_KEY = "attnviz_room_follow"  # session_state: a student follows the teach
 SEEN_KEY = "_attnviz_room_seen"  # session_state: the room version this student's page shows
 _JOIN_INPUT = "attnviz_room_join_code"
 _ERROR_KEY = "_attnviz_room_error"
+@st.cache_resource
+def _server_rooms() -> Rooms:
+    """This server's rooms, kept by Streamlit's resource cache: one object for every session, which survives
+    Streamlit reloading changed modules (a plain module global would be replaced, losing the open rooms)."""
+    return Rooms()
+
+
 _BIG_CODE = ("<div style='font-size:{size};font-weight:700;letter-spacing:0.12em;font-family:monospace'>"
              "{code}</div>")  # the code is from ALPHABET and '-' only: nothing to escape
 
@@ -48,7 +58,7 @@ def room_state() -> RoomState | None:
     if code is None:
         return None
     try:
-        return ROOMS.get(code)
+        return _server_rooms().get(code)
     except RoomError as exc:
         _leave()
         st.session_state[_ERROR_KEY] = str(exc)
@@ -71,14 +81,14 @@ def _leave() -> None:
 
 
 def _open() -> None:
-    code, secret = ROOMS.open()
+    code, secret = _server_rooms().open()
     _leave()
     st.session_state[CODE_KEY], st.session_state[SECRET_KEY] = code, secret
 
 
 def _join() -> None:
     try:
-        member, state = ROOMS.join(st.session_state.get(_JOIN_INPUT, ""))
+        member, state = _server_rooms().join(st.session_state.get(_JOIN_INPUT, ""))
     except RoomError as exc:
         st.session_state[_ERROR_KEY] = str(exc)
         return
@@ -91,7 +101,7 @@ def _close() -> None:
     code_secret = teacher_secret()
     if code_secret is not None:
         try:
-            ROOMS.close(*code_secret)
+            _server_rooms().close(*code_secret)
         except RoomError:
             pass
     _leave()
@@ -125,7 +135,7 @@ def room_sync(page: str, params: list[StateParam]) -> None:
     code_secret = teacher_secret()
     if state is not None and code_secret is not None:
         try:
-            ROOMS.publish(*code_secret, _view_of(page, params))
+            _server_rooms().publish(*code_secret, _view_of(page, params))
         except AttnvizError as exc:
             st.sidebar.warning(safe_message(str(exc)), icon="🏫")
     elif state is not None and state.view is not None and st.session_state.get(FOLLOW_KEY):
@@ -158,7 +168,8 @@ def room_sidebar() -> None:
             cols[1].button("Join", on_click=_join, key="attnviz_room_join", width="stretch")
             st.button("Open a room (teacher)", on_click=_open, key="attnviz_room_open")
         else:
-            st.fragment(_room_panel, run_every=POLL_SECONDS)()  # polls only while in a room
+            every = TEACHER_POLL_SECONDS if is_teacher() else POLL_SECONDS
+            st.fragment(_room_panel, run_every=every)()  # polls only while in a room
 
 
 def _room_panel() -> None:
