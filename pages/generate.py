@@ -39,7 +39,9 @@ if handle.kind != "decoder":
         f"**Generation needs a causal language model**, and {ui.md_code(handle.name)} is an {handle.kind} model: it "
         "encodes a whole text at once and has no next-token head to continue it with. Enter a GPT-2-like model "
         "in the sidebar — e.g. `gpt2` if it is in the local Hugging Face cache, or a local directory saved with "
-        "`save_pretrained` (safetensors) — and press **Load model**. The other pages keep working with this model.",
+        "`save_pretrained` (safetensors) — and press **Load model**. Offline, train a small one in seconds: "
+        "**Attention Lab** → task Induction or Copy → **Train a text model for the Generate page**. "
+        "The other pages keep working with this model.",
         icon=":material/auto_awesome:")
     st.stop()
 

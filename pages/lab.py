@@ -17,13 +17,15 @@ from attnviz import ui
 from attnviz.errors import AttnvizError
 from attnviz.figures import lab as lfigs
 from attnviz.lab.checkpoint import checkpoint_bytes, load_checkpoint
+from attnviz.lab.circuits import CIRCUIT_TASKS, CircuitTracker
 from attnviz.lab.model import MASKS, SCORES
 from attnviz.lab.stepthrough import RESCORE, rescore, step_through
 from attnviz.lab.tasks import TASKS
+from attnviz.lab.textlm import TEXT_TASKS, train_text_model
 from attnviz.lab.train import RECIPES, Trainer
 from attnviz.sharing import StateParam
 
-TRAINER, RUNNING, LAB_HANDLE = "lab_trainer", "lab_running", "lab_handle"
+TRAINER, RUNNING, LAB_HANDLE, CIRCUITS = "lab_trainer", "lab_running", "lab_handle", "lab_circuits"
 CHUNK_SECONDS = 0.4  # training time per fragment run: the Stop button is answered within this
 RERUN_SECONDS = 0.5  # how often the training fragment reruns while training
 TARGET = 0.95
@@ -81,6 +83,22 @@ def lab_handle(trainer: Trainer):
         cached = (key, handle)
         st.session_state[LAB_HANDLE] = cached
     return cached[1]
+
+
+def circuit_tracker(trainer: Trainer) -> CircuitTracker | None:
+    """This trainer's circuit tracker (induction and associative recall only), kept beside it."""
+    if trainer.task.name not in CIRCUIT_TASKS:
+        return None
+    cached = st.session_state.get(CIRCUITS)
+    if cached is None or cached.trainer is not trainer:
+        cached = CircuitTracker(trainer)
+        st.session_state[CIRCUITS] = cached
+    return cached
+
+
+def show_lookup_head(layer: int, head: int, step: int) -> None:
+    st.session_state["lab_layer"], st.session_state["lab_head"] = layer, head
+    st.session_state["lab_snapshot_step"] = step
 
 
 def number_table(matrix: np.ndarray, tokens) -> pd.DataFrame:
@@ -192,9 +210,10 @@ with train_tab:
         if cols[1].button("■ Stop", disabled=not running, key="lab_stop"):
             st.session_state[RUNNING] = False
             st.rerun()
+        tracker = circuit_tracker(trainer)
         if running:
             with ui.heavy_job("lab training", cancel=False):
-                trainer.run(max_seconds=CHUNK_SECONDS)
+                trainer.run(max_seconds=CHUNK_SECONDS, on_progress=tracker.update if tracker else None)
             if trainer.finished:
                 st.session_state[RUNNING] = False
                 st.rerun()
@@ -207,11 +226,28 @@ with train_tab:
         if trainer.stop_reason:
             status += f" · {reasons.get(trainer.stop_reason, trainer.stop_reason)}"
         cols[2].progress(min(1.0, trainer.step / trainer.settings.max_steps), text=status)
+        trace = tracker.trace() if tracker is not None and tracker.trainer.history else None
+        formed = trace.formed_step if trace is not None else None
         if trainer.history:
-            st.plotly_chart(lfigs.training_curves(trainer.history, target=TARGET), width="stretch",
+            marks = {f"{trace.name} forms": formed} if formed is not None else None
+            st.plotly_chart(lfigs.training_curves(trainer.history, target=TARGET, marks=marks), width="stretch",
                             key="lab_curves")
         snapshots = trainer.snapshots
         steps = [s.step for s in snapshots]
+        if trace is not None and len(trace.steps):
+            layer_head = trace.head
+            st.plotly_chart(lfigs.circuit_scores(trace, title=f"Which head does the lookup? ({trace.name})"),
+                            width="stretch", key="lab_circuits_chart")
+            if formed is None:
+                st.caption(f"No head has reached the threshold yet: a head becomes the {trace.name} when half of "
+                           f"its attention from the '?' lands on the token after the earlier copy.")
+            else:
+                st.markdown(f"**The {trace.name} formed at step {formed}**: layer {layer_head[0]}, head "
+                            f"{layer_head[1]} (score {trace.head_scores[-1]:.2f}). Replay it with the slider below: "
+                            f"before step {formed} its attention is spread out, after it lands on one token.")
+                before = next((s for s in reversed(steps) if s < formed), steps[0])
+                st.button(f"Replay the {trace.name}", key="lab_replay", disabled=running,
+                          on_click=show_lookup_head, args=(layer_head[0], layer_head[1], before))
         if running or st.session_state.get("lab_snapshot_step") not in steps:
             st.session_state["lab_snapshot_step"] = steps[-1]
         cols = st.columns([4, 1, 1])
@@ -258,6 +294,22 @@ with train_tab:
             ui.use_session_model(handle, f"Lab: {trainer.task.title} (step {trainer.step})")
             st.session_state["attention_text"] = trainer.probe_text()  # an input this model can read
             st.switch_page("pages/attention.py")
+
+    if task_name in TEXT_TASKS:
+        if st.button("Train a text model for the Generate page", key="lab_text_model",
+                     help=f"A left-to-right (causal) Lab model of the same size, trained on this task written out "
+                          f"as text ({TEXT_TASKS[task_name]}): the Generate page then works with no download."):
+            try:
+                with st.spinner("Training a left-to-right model on this task (seconds) …"):
+                    text_handle, report = train_text_model(task_name, seed=int(st.session_state["lab_seed"]))
+            except AttnvizError as exc:
+                ui.show_error(exc)
+                st.stop()
+            ui.use_session_model(text_handle, f"Lab text model: {TASKS[task_name].title} "
+                                              f"({report['accuracy']:.0%} after {report['steps']} steps)")
+            st.session_state["generate_prompt"] = report["prompt"]
+            st.session_state["generate_max_new"] = 8 if task_name == "copy" else 1
+            st.switch_page("pages/generate.py")
 
 # ------------------------------------------------------------------------------------- step-through
 def show_step_through():

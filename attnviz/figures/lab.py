@@ -17,12 +17,14 @@ from .attention import COLORSCALE, attention_heatmap, axis_labels
 DIVERGING = "RdBu_r"
 
 
-def training_curves(history: list[dict], *, target: float | None = None, title: str = "") -> go.Figure:
+def training_curves(history: list[dict], *, target: float | None = None, title: str = "",
+                    marks: dict[str, int] | None = None) -> go.Figure:
     """Loss (log scale) and held-out accuracy against the training step.
 
     Args:
         history: dicts with ``step``, ``loss`` and ``accuracy`` (a Trainer's ``history``).
         target: an accuracy to mark with a dashed line (e.g. 0.95).
+        marks: label → step, drawn as vertical lines on both charts (e.g. ``{"induction head forms": 160}``).
     """
     steps = [h["step"] for h in history]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "held-out accuracy"),
@@ -36,10 +38,55 @@ def training_curves(history: list[dict], *, target: float | None = None, title: 
     if target is not None:
         fig.add_hline(y=target, line_dash="dash", line_color="gray", row=1, col=2,
                       annotation_text=f"{target:.0%}", annotation_position="bottom right")
-    fig.update_yaxes(type="log", row=1, col=1)
+    for label, step in (marks or {}).items():
+        for col in (1, 2):
+            fig.add_vline(x=step, line_dash="dot", line_color="#d62728", row=1, col=col,
+                          annotation_text=html.escape(f"{label} (step {step})", quote=False) if col == 1 else None,
+                          annotation_position="top right")
+    ticks = log_ticks([h["loss"] for h in history])
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], title_text="loss (log scale)",
+                     row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_xaxes(title_text="step", rangemode="tozero")
     fig.update_layout(height=300, showlegend=False, margin={"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
+                      title={"text": html.escape(title, quote=False)})
+    return fig
+
+
+def log_ticks(values) -> list[float]:
+    """Tick values for a log axis over ``values``: 1, 2, 5 × every power of ten they span (fewer when they span
+    many), so each tick is labelled with its whole number (0.02, 0.5, 1) instead of plotly's bare mantissas."""
+    positive = [v for v in values if v is not None and np.isfinite(v) and v > 0]
+    if not positive:
+        return [1.0]
+    low, high = int(np.floor(np.log10(min(positive)))), int(np.ceil(np.log10(max(positive))))
+    mantissas = (1, 2, 5) if high - low <= 3 else (1,)
+    return [float(f"{m}e{p}") for p in range(low, high + 1) for m in mantissas
+            if min(positive) / 1.5 <= m * 10.0 ** p <= max(positive) * 1.5] or [float(f"1e{low}")]
+
+
+def circuit_scores(trace, *, title: str = "") -> go.Figure:
+    """Every head's prefix-matching score over training (a :class:`attnviz.lab.circuits.CircuitTrace`): the
+    lookup head in red, the others grey, the threshold dashed and the step it formed marked."""
+    fig = go.Figure()
+    steps = [int(s) for s in trace.steps]
+    chosen = trace.head
+    _, layers, heads = trace.scores.shape
+    for lay in range(layers):
+        for h in range(heads):
+            mine = (lay, h) == chosen
+            fig.add_trace(go.Scatter(
+                x=steps, y=trace.scores[:, lay, h].astype(float).tolist(), mode="lines", name=f"L{lay} · H{h}",
+                line={"color": "#d62728" if mine else "#b0b0b0", "width": 3 if mine else 1},
+                hovertemplate=f"layer {lay} head {h}<br>step %{{x}}<br>score %{{y:.2f}}<extra></extra>"))
+    fig.add_hline(y=trace.threshold, line_dash="dash", line_color="gray",
+                  annotation_text=f"threshold {trace.threshold:g}", annotation_position="bottom right")
+    if trace.formed_step is not None:
+        fig.add_vline(x=trace.formed_step, line_dash="dot", line_color="#d62728",
+                      annotation_text=f"{trace.name} forms (step {trace.formed_step})", annotation_position="top left")
+    fig.update_yaxes(range=[0, 1.02], title_text="prefix-matching score")
+    fig.update_xaxes(title_text="step", rangemode="tozero")
+    fig.update_layout(height=300, showlegend=False, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       title={"text": html.escape(title, quote=False)})
     return fig
 

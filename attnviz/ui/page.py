@@ -29,6 +29,7 @@ from attnviz.sharing import StateParam
 from .jobs import start_run
 from .links import share_state
 from .models import apply_operator_settings, current_model
+from .room import room_sync
 from .state import SHARED_TEXT_KEY
 from .text import show_error
 
@@ -129,6 +130,7 @@ def page(name: str, *, title: str, caption: str, params: Params = (), needs_mode
     if shared_text is not None and shared_text not in st.session_state and SHARED_TEXT_KEY in st.session_state:
         st.session_state[shared_text] = st.session_state[SHARED_TEXT_KEY]
     seed(declared, keep)
+    room_sync(name, declared)  # classroom: the teacher publishes this view, a following student takes it
     share_state(name, declared)
     if shared_text is not None and shared_text in st.session_state:
         st.session_state[SHARED_TEXT_KEY] = st.session_state[shared_text]  # the same input follows the user
