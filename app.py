@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from attnviz.ui import app_sidebar, apply_launch_flags, mark_entrypoint
+from attnviz.ui import app_sidebar, apply_launch_flags, mark_entrypoint, require_sign_in
 
 apply_launch_flags()
 st.set_page_config(page_title="attnviz", page_icon="🔎", layout="wide")
+require_sign_in()  # operator's ATTNVIZ_REQUIRE_LOGIN=1: nothing below runs until the visitor signs in
 
 pages = [
     st.Page("pages/attention.py", title="Attention", icon=":material/grid_view:", default=True),

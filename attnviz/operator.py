@@ -7,6 +7,8 @@ Read from environment variables only (set by whoever launches the server), never
 - ``ATTNVIZ_MODEL_DIRS``: the roots local model directories may come from, separated like PATH.
 - ``ATTNVIZ_MAX_MODEL_BYTES``: the largest model (weights on disk, or on the hub before a download).
 - ``ATTNVIZ_MAX_JOBS``: heavy jobs (attention, attribution, bias, audit, lab training) running at once.
+- ``ATTNVIZ_REQUIRE_LOGIN``: ``1`` makes every page ask for Streamlit's sign-in (``st.login``, OIDC, configured in
+  ``.streamlit/secrets.toml`` ``[auth]``) before anything else runs.
 - ``ATTNVIZ_RESULT_CACHE_BYTES`` / ``ATTNVIZ_MODEL_CACHE_BYTES``: the memory budgets of the app's caches of
   results and of loaded models (least recently used out first).
 
@@ -41,6 +43,7 @@ MODEL_DIRS_ENV = "ATTNVIZ_MODEL_DIRS"
 MAX_MODEL_BYTES_ENV = "ATTNVIZ_MAX_MODEL_BYTES"
 MAX_JOBS_ENV = "ATTNVIZ_MAX_JOBS"
 SHARED_ENV = "ATTNVIZ_SHARED"
+REQUIRE_LOGIN_ENV = "ATTNVIZ_REQUIRE_LOGIN"
 RESULT_CACHE_BYTES_ENV = "ATTNVIZ_RESULT_CACHE_BYTES"
 MODEL_CACHE_BYTES_ENV = "ATTNVIZ_MODEL_CACHE_BYTES"
 DEFAULT_RESULT_CACHE_BYTES = 1 << 30  # 1 GiB of cached results
@@ -74,6 +77,16 @@ def is_shared(environ: Mapping[str, str] | None = None) -> bool:
     """True when the server listens beyond localhost (the app sets ``ATTNVIZ_SHARED`` at launch)."""
     env = os.environ if environ is None else environ
     return env.get(SHARED_ENV, "").strip().lower() in _TRUE
+
+
+def require_login(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the operator requires Streamlit's sign-in on every page (``ATTNVIZ_REQUIRE_LOGIN=1``).
+
+    >>> require_login({"ATTNVIZ_REQUIRE_LOGIN": "yes"}), require_login({})
+    (True, False)
+    """
+    env = os.environ if environ is None else environ
+    return env.get(REQUIRE_LOGIN_ENV, "").strip().lower() in _TRUE
 
 
 def looks_like_path(name: str) -> bool:

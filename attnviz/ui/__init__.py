@@ -26,6 +26,7 @@ from .long_attention import long_attention, show_long_attention
 from .models import current_model, get_model, handle_for, model_b_key, model_sidebar, use_session_model
 from .page import apply_launch_flags, ensure_entrypoint, mark_entrypoint, page, seed
 from .session_files import offer_session_file
+from .signin import require_sign_in
 from .state import (
     DEFAULT_KEY,
     MODEL_KEY,
@@ -40,6 +41,7 @@ from .targets import TargetChoice, TargetForm, target_form, target_params
 from .text import guide, md_code, md_text, safe_message, show_error
 
 __all__ = [
+    "require_sign_in",
     "DEFAULT_KEY", "MODEL_KEY", "PRESENTER_KEY", "SESSION_MODELS_KEY", "SESSION_PREFIX", "SHARED_TEXT_KEY",
     "TargetChoice", "TargetForm", "app_sidebar", "apply_launch_flags", "cached_attention", "cached_attribution",
     "cached_evaluation", "cached_generated_attribution", "cached_generation", "cached_read_table",
