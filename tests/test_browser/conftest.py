@@ -51,9 +51,9 @@ def app_url():
 
 
 @contextlib.contextmanager
-def serve_app():
-    """A fresh `streamlit run app.py` on a free localhost port, stopped on exit."""
-    port = _free_port()
+def serve_app(port: int | None = None):
+    """A fresh `streamlit run app.py` on ``port`` (default: a free localhost port), stopped on exit."""
+    port = port or _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
