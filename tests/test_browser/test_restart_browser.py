@@ -1,14 +1,17 @@
 """Recovery: the server restarts mid-session. A browser on a shared link of the Attention page (layer 4,
-head 7, own text) loses its server, the server comes back on the same port, and the page, reloaded, shows the
-same view again, rebuilt from the link alone (the new server knows nothing of the old session)."""
+head 7, own text) loses its server, the server comes back on the same port: the page reconnects and its next run
+shows the same view, and reloaded it shows it again, rebuilt from the link alone (the new server knows nothing of
+the old session)."""
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.test_browser.conftest import _require_chromium, serve_app, wait_for_title, wait_idle
+from tests.test_browser.conftest import SCRIPT_STATE, _require_chromium, serve_app, wait_for_title, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +33,29 @@ def test_a_restarted_server_reconnects_and_the_link_restores_the_view(page):
         wait_for_title(page, VIEW)
         wait_idle(page)
         assert _selected(page) == (TEXT, "4", "7")
-        page.evaluate("() => { window.__beforeRestart = true; }")
+        page.evaluate("""() => {  // count the script runs from now on: only the new server can start one
+            const app = document.querySelector('[data-testid="stApp"]');
+            window.__beforeRestart = true;
+            window.__runsAfterRestart = 0;
+            new MutationObserver(() => {
+                if (app.getAttribute('data-test-script-state') === 'running') window.__runsAfterRestart += 1;
+            }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+        }""")
     with serve_app(port):  # the same port: what a browser left open on the link sees after a restart
-        # Streamlit's page reconnects on its own but does not rerun until the user acts; a reload is that act
-        # here, and the new server (which knows nothing of the session) rebuilds the view from the link alone
+        # the page reconnects on its own (Streamlit reruns nothing until the user acts): click Analyse until a
+        # run starts, i.e. until the page is connected to the new server (a click while offline is dropped)
+        for _ in range(60):
+            page.get_by_role("button", name="Analyse").click()
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(f"() => window.__runsAfterRestart > 0 && {SCRIPT_STATE} === 'notRunning'",
+                                       timeout=5_000)
+                break
+        else:
+            pytest.fail("the page did not reconnect to the restarted server")
+        wait_for_title(page, VIEW)
+        assert _selected(page) == (TEXT, "4", "7")
+        # a reload (or the link opened anew): the new server, which knows nothing of the old session,
+        # rebuilds the view from the link alone
         page.reload()
         wait_for_title(page, VIEW)
         wait_idle(page)
