@@ -106,7 +106,7 @@ def _select_patch(event_key: str, query_key: str, tokens: tuple[str, ...]):
 def attention_page() -> None:
     """The Attention page for an image model: overlays per head, model view, rollout, distances."""
     page(
-        "attention", title="Attention",
+        "attention", title="Attention", images=True,
         caption="Where each token of the image looks, in every layer and head: [CLS], registers and patches. "
                 "Attention weights show where information flows, not why the model decided.",
         params=lambda handle: [
@@ -217,7 +217,7 @@ def _caption_view(digest: str, data: bytes, shown, layer_pos: int, head: int) ->
 def attribution_page() -> None:
     """The Attribution page for an image classifier: the chosen methods as overlays, side by side."""
     handle = page(
-        "attribution", title="Attribution",
+        "attribution", title="Attribution", images=True,
         caption="Which patches mattered for one class of an image classifier — several explainers on the same "
                 "patches. Removing a patch means replacing it with the processor's mean colour.",
         params=lambda handle: [

@@ -83,7 +83,8 @@ def seed(params: Iterable[StateParam], keep: Iterable[str] | bool = ()) -> None:
 
 
 def page(name: str, *, title: str, caption: str, params: Params = (), needs_model: bool = True,
-         shared_text: str | None = None, keep: Iterable[str] | bool = ()) -> attnviz.ModelHandle | None:
+         shared_text: str | None = None, keep: Iterable[str] | bool = (),
+         images: bool = False) -> attnviz.ModelHandle | None:
     """Start a page: title, caption, the model, and its shareable settings, declared once.
 
     In order: app.py's entry check, ``st.title``/``st.caption``, the sidebar's model (the page stops
@@ -101,6 +102,7 @@ def page(name: str, *, title: str, caption: str, params: Params = (), needs_mode
         shared_text: the key of the page's main text box, which starts from the text the user last
             used on another page and passes this one on.
         keep: see :func:`seed`.
+        images: True for the image views (attnviz.ui.images); any other page only says it needs a text model.
 
     Returns:
         The model handle (None when ``needs_model`` is False).
@@ -118,7 +120,7 @@ def page(name: str, *, title: str, caption: str, params: Params = (), needs_mode
         handle = current_model()
         if handle is None:
             st.stop()
-        if getattr(handle, "modality", "text") != "text":  # image models have their own views
+        if not images and getattr(handle, "modality", "text") != "text":  # image models have their own views
             st.info(f"{title} works on text models, and the sidebar's model reads images. Pick a text model "
                     "in the sidebar, or open the Attention or Attribution page for this one.")
             st.stop()
