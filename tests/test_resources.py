@@ -19,13 +19,14 @@ def test_cap_message_names_how_many_layers_fit_and_those_layers_match(default_ha
     full = default_handle.attention(text)
     n = len(full.tokens)
     monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
+    assert type(default_handle.attention(text)).__name__ == "LongAttentionResult"  # by default: bounded, no refusal
     with pytest.raises(ResourceError) as err:
-        default_handle.attention(text)
+        default_handle.attention(text, bounded=False)
     message = str(err.value)
     assert "at most 2 fit" in message and "layers=[" in message and f"{6 * 12 * n * n:,}" in message
     monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 12 * n * n - 1)
     with pytest.raises(ResourceError, match="shorter text"):
-        default_handle.attention(text, layers=[0])
+        default_handle.attention(text, layers=[0], bounded=False)
     monkeypatch.setattr(limits, "MAX_ATTENTION_VALUES", 2 * 12 * n * n)
     part = default_handle.attention(text, layers=[0, -1])
     assert part.layers == (0, 5)
