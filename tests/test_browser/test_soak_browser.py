@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,7 +23,10 @@ SESSIONS, SECONDS = int(os.environ.get("ATTNVIZ_SOAK_SESSIONS", "10")), 40
 def test_ten_sessions_soak(monkeypatch):
     monkeypatch.setenv("ATTNVIZ_MAX_JOBS", "2")
     with serve_app() as url:
-        report = run_soak(url, SESSIONS, SECONDS)
+        # its own thread: the session's sync Playwright (other browser tests) keeps an event loop running in
+        # this one, and the soak's async driver needs asyncio.run
+        with ThreadPoolExecutor(1) as pool:
+            report = pool.submit(run_soak, url, SESSIONS, SECONDS).result()
     summary = {"sessions": SESSIONS, "seconds": SECONDS, "latency_s": report.percentiles(),
                "rss_mb": [(round(t, 1), round(r / 2**20)) for t, r in report.memory], "load": load_note(),
                "errors": report.errors, "leaks": report.leaks}
