@@ -138,3 +138,25 @@ def _try(queue, errors):
 
 def test_ordinal():
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 13, 22)] == ["1st", "2nd", "3rd", "4th", "11th", "13th", "22nd"]
+
+
+def test_localhost_with_nothing_set_has_no_line(monkeypatch):
+    """Issue 18: on localhost with nothing set the app behaves as before — a heavy job never waits."""
+    from attnviz import jobs
+    from attnviz.ui import jobs as ui_jobs
+
+    full = JobQueue(1)
+    monkeypatch.setattr(jobs, "_default", full)
+    monkeypatch.setattr(ui_jobs, "default_queue", lambda: full)
+    monkeypatch.delenv("ATTNVIZ_SHARED", raising=False)
+    monkeypatch.delenv("ATTNVIZ_MAX_JOBS", raising=False)
+    with full.admit("someone else"):  # the only slot is taken
+        with ui_jobs.heavy_job("attribution"):
+            assert full.running == 1  # ran at once, outside the line
+        monkeypatch.setenv("ATTNVIZ_MAX_JOBS", "1")  # the operator asked for a line: now it waits in it
+        done = threading.Event()
+        waiter = threading.Thread(target=lambda: (ui_jobs.heavy_job("attribution").__enter__(), done.set()),
+                                  daemon=True)
+        waiter.start()
+        assert not done.wait(1.0)
+    assert done.wait(10)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import threading
 from collections.abc import Iterator
 
@@ -24,6 +25,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from attnviz.jobs import JobCancelled, default_queue, ordinal
+from attnviz.operator import MAX_JOBS_ENV, is_shared
 
 CANCEL_REQUESTED = "_attnviz_job_cancel"  # session_state: Cancel was clicked (read by the next run)
 CANCELLED_RUN = "_attnviz_job_cancelled_run"  # session_state: this run follows a Cancel click
@@ -74,6 +76,9 @@ def heavy_job(kind: str, *, cancel: bool = True) -> Iterator[None]:
     """
     if cancel and st.session_state.get(CANCELLED_RUN):
         raise JobCancelled(f"Cancelled: the {kind} did not run. Change an input or press a button to run it again.")
+    if not is_shared() and not os.environ.get(MAX_JOBS_ENV, "").strip():
+        yield  # one user on localhost with nothing set: the app behaves as it always did (no line)
+        return
     box = None
     line = None
 
