@@ -12,6 +12,8 @@ A student who changes a setting while following has stepped away: the page says 
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
 from attnviz.classroom.rooms import RoomError, Rooms, RoomState, View, query_of
@@ -177,7 +179,7 @@ def _room_panel() -> None:
     if state is None:
         st.rerun(scope="app")
     size = "3.2rem" if presenter_mode() else "2.2rem"
-    st.markdown(_BIG_CODE.format(size=size, code=state.code), unsafe_allow_html=True)
+    st.markdown(_BIG_CODE.format(size=size, code=html.escape(state.code)), unsafe_allow_html=True)
     if is_teacher():
         st.caption(f"You are the teacher. {state.members} student(s) joined: they see this page as you change it.")
         if st.button("Close the room", key="attnviz_room_close"):
