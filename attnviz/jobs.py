@@ -7,8 +7,10 @@ and an exception raised by ``on_wait`` (Streamlit's stop on a Cancel click) leav
 Light work (a head switch, a view of a finished result) never enters, so it never waits.
 
 One heavy job per owner (a browser session): a second ``admit`` by the same owner while its first job
-holds a slot — a nested call in the same run — passes straight through; from another thread it is
-refused with :class:`JobRefused` (the session already has a job running).
+holds a slot — a nested call in the same run — passes straight through; from another thread (Streamlit
+starts a new run while the stopped one is still inside its computation) it waits for the first job to end,
+then takes its place in line. Only if the first job is still running after ``own_wait`` seconds is it
+refused with :class:`JobRefused`.
 
 Example:
     >>> queue = JobQueue(max_running=2)
@@ -33,7 +35,7 @@ __all__ = ["JobCancelled", "JobQueue", "JobRefused", "default_queue", "ordinal"]
 
 
 class JobRefused(AttnvizError):
-    """This owner already has a heavy job running in another run (one at a time per session)."""
+    """This owner's earlier heavy job (another run) did not end within the wait (one at a time per session)."""
 
 
 class JobCancelled(AttnvizError):
@@ -57,10 +59,12 @@ class JobQueue:
         max_running: K, the heavy jobs that may run at once.
     """
 
-    def __init__(self, max_running: int):
+    def __init__(self, max_running: int, *, own_wait: float = 600.0):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         self.max_running = max_running
+        #: how long a session's new run waits for its own earlier job (a stopped run still computing)
+        self.own_wait = own_wait
         self._cond = threading.Condition()
         self._waiting: list[_Ticket] = []
         self._running: dict[str, _Ticket] = {}  # owner -> its running job
@@ -91,17 +95,15 @@ class JobQueue:
         """Hold one of the K slots for the ``with`` block, waiting in line for it first.
 
         Raises:
-            JobRefused: ``owner`` already runs a heavy job in another thread.
+            JobRefused: ``owner``'s job in another thread was still running after ``own_wait`` seconds.
         """
         with self._cond:
             held = self._running.get(owner)
-            if held is not None:
-                if held.thread != threading.get_ident():
-                    raise JobRefused("This session already has a heavy job running: wait for it to finish "
-                                     "(one at a time per session).")
+            if held is not None and held.thread == threading.get_ident():
                 held.depth += 1  # nested in the same run: it already holds a slot
                 ticket = held
             else:
+                self._wait_for_own_job(owner)
                 ticket = _Ticket(owner, kind, next(self._numbers))
                 self._waiting.append(ticket)
         try:
@@ -117,6 +119,16 @@ class JobQueue:
                 else:
                     self._running.pop(owner, None)
                 self._cond.notify_all()
+
+    def _wait_for_own_job(self, owner: str) -> None:
+        """(Lock held.) Wait until ``owner`` has no job running in another thread."""
+        deadline = time.monotonic() + self.own_wait
+        while owner in self._running:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JobRefused("This session's previous heavy job is still running: wait for it to finish "
+                                 "(one at a time per session).")
+            self._cond.wait(timeout=min(left, 1.0))
 
     def _wait_for_slot(self, ticket: _Ticket, on_wait: Callable[[int], None] | None, poll: float) -> None:
         while True:

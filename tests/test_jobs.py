@@ -120,12 +120,44 @@ def test_one_heavy_job_per_session_nested_calls_pass_through():
         with queue.admit("s"):  # e.g. an evaluation that computes attributions inside the same run
             assert queue.running == 1
         assert queue.position("s") == 0
-        errors = []
-        other = threading.Thread(target=lambda: _try(queue, errors))
+    assert queue.position("s") is None
+
+
+def test_a_sessions_new_run_waits_for_its_previous_job():
+    """Streamlit starts a rerun while the stopped run is still computing: the new run's job waits for the old
+    one to end (never two at once for one session), then runs; it is refused only after ``own_wait``."""
+    queue = JobQueue(2)
+    release, entered, events = threading.Event(), threading.Event(), []
+
+    def old_run():
+        with queue.admit("s", "attention"):
+            entered.set()
+            release.wait(10)
+            events.append("old done")
+
+    def new_run():
+        with queue.admit("s", "attribution"):
+            events.append(("new running", queue.running))
+
+    first = threading.Thread(target=old_run)
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=new_run)
+    second.start()
+    second.join(timeout=0.5)
+    assert second.is_alive() and events == [] and queue.running == 1  # waiting, though a slot is free
+    release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert events == ["old done", ("new running", 1)] and queue.running == 0
+
+    stuck = JobQueue(2, own_wait=0.2)
+    errors = []
+    with stuck.admit("s"):
+        other = threading.Thread(target=lambda: _try(stuck, errors))
         other.start()
         other.join(timeout=10)
-        assert len(errors) == 1 and "one at a time per session" in str(errors[0])
-    assert queue.position("s") is None
+    assert len(errors) == 1 and "one at a time per session" in str(errors[0])
 
 
 def _try(queue, errors):

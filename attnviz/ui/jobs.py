@@ -72,7 +72,7 @@ def heavy_job(kind: str, *, cancel: bool = True) -> Iterator[None]:
 
     Raises:
         JobCancelled: the user pressed Cancel (this run follows the click).
-        JobRefused: this session already runs a heavy job in another thread.
+        JobRefused: this session's previous job (another run) did not end within the queue's wait.
     """
     if cancel and st.session_state.get(CANCELLED_RUN):
         raise JobCancelled(f"Cancelled: the {kind} did not run. Change an input or press a button to run it again.")
