@@ -5,11 +5,15 @@ the streamed engines (local vs Ray) on a generated Parquet file.
     HF_HUB_OFFLINE=1 python bench/bench_audit.py --quick         # 1 round, 32 examples, memory at 100 and 200
     HF_HUB_OFFLINE=1 python bench/bench_audit.py --skip-memory
     HF_HUB_OFFLINE=1 python bench/bench_audit.py --engines 20000 2000   # local vs Ray (1 and 2 workers)
+    HF_HUB_OFFLINE=1 python bench/bench_audit.py --engines 2000 20000 --model tiny --engine-workers 2
 
 Engines (``--engines N [N …]``): a generated N-row Parquet file (the texts below, 1 % empty, a label and a
 topic column, row groups of 1,000) audited by ``stream_audit`` (local) and ``ray_audit`` with 1 and 2
 workers, each in a fresh process (1 torch thread per process or worker, saliency, no faithfulness, chunk 512);
-rows/s, peak RSS of the driver (ru_maxrss; the Ray workers are separate processes: their peak is read from
+``--model tiny`` audits a random 2-layer BERT classifier (hidden 32, MiniLM's tokenizer, so the same token
+lengths) instead of the bundled MiniLM: the model's cost falls ~100×, so what is measured is the engines'
+own cost and memory, and a 20,000-row equality check fits in minutes on 2 busy cores. ``--engine-workers``
+picks which Ray runs (default 1 2). Reported: rows/s, peak RSS of the driver (ru_maxrss; the Ray workers are separate processes: their peak is read from
 /proc while the run goes), and whether the reports are the same (aggregates equal, every per-example number
 within 1e-5 of the local run). Ray's overhead per batch: the Ray run's seconds minus the local run's,
 over its actor calls.
@@ -151,15 +155,18 @@ def main() -> int:
                         help="local vs Ray on generated N-row Parquet files")
     parser.add_argument("--methods", nargs="*", default=["saliency"], help="--engines: attribution methods")
     parser.add_argument("--engine-child", nargs=4, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None,
+                        help="--engines: a model directory, or 'tiny' (a random 2-layer BERT); default MiniLM")
+    parser.add_argument("--engine-workers", type=int, nargs="*", default=[1, 2], help="--engines: Ray worker counts")
     args = parser.parse_args()
     os.environ["BENCH_THREADS"] = str(args.threads)
     if args.memory_child is not None:
         memory_child(args.memory_child)
         return 0
     if args.engine_child is not None:
-        return engine_child(*args.engine_child, methods=tuple(args.methods))
+        return engine_child(*args.engine_child, methods=tuple(args.methods), model=args.model)
     if args.engines:
-        return engine_table(args.engines, tuple(args.methods))
+        return engine_table(args.engines, tuple(args.methods), args.model, tuple(args.engine_workers))
 
     import torch
 
@@ -276,7 +283,25 @@ class PeakWatch:
         return self.peak_kb / 1024
 
 
-def engine_child(engine: str, data: str, out: str, workers: str, methods=("saliency",)) -> int:
+def tiny_model(path: Path) -> str:
+    """A random 2-layer BERT classifier with MiniLM's tokenizer, saved to ``path`` (seeded: the same weights in
+    every process)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    import attnviz
+
+    tokenizer = attnviz.load_model(device="cpu").tokenizer
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=2,
+                        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def engine_child(engine: str, data: str, out: str, workers: str, methods=("saliency",), model=None) -> int:
     """One streamed run in this fresh process: a JSON line with rows/s and peak memory."""
     import torch
 
@@ -285,7 +310,7 @@ def engine_child(engine: str, data: str, out: str, workers: str, methods=("salie
     from attnviz.audit.stream import stream_audit
 
     torch.set_num_threads(1)
-    handle = attnviz.load_model(device="cpu")
+    handle = attnviz.load_model(model, device="cpu") if model else attnviz.load_model(device="cpu")
     settings = AuditSettings(methods=methods, faithfulness=False, batch_size=16)
     options = dict(slice_columns=["topic"], chunk_rows=ENGINE_CHUNK, images=False)
     watch = None
@@ -295,12 +320,13 @@ def engine_child(engine: str, data: str, out: str, workers: str, methods=("salie
 
         from attnviz.audit.ray_engine import ray_audit
 
-        ray.init(num_cpus=int(workers), include_dashboard=False, log_to_driver=False,
+        # one CPU more than the actors: Ray Data's read tasks (ray_audit's own local Ray does the same)
+        ray.init(address="local", num_cpus=int(workers) + 1, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),
                                            "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}})
         init_s = time.perf_counter() - started
         watch = PeakWatch()
-        done = ray_audit(handle, data, out, settings, workers=int(workers), **options)
+        done = ray_audit(handle, data, out, settings, workers=int(workers), model=model, **options)
     else:
         init_s = 0.0
         done = stream_audit(handle, data, out, settings, **options)
@@ -338,21 +364,25 @@ def same_report(a: Path, b: Path, tol: float = 1e-5) -> str:
     return walk(docs[0], docs[1], "report")
 
 
-def engine_table(sizes, methods) -> int:
+def engine_table(sizes, methods, model=None, ray_workers=(1, 2)) -> int:
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    if model == "tiny":
+        model = tiny_model(tmp / "tiny-model")
     print(f"# streamed engines: {', '.join(methods) or 'attention only'}, chunk {ENGINE_CHUNK}, 1 thread per "
-          f"process/worker, {os.cpu_count()} CPUs; load before: {os.getloadavg()[0]:.1f}", flush=True)
+          f"process/worker, {os.cpu_count()} CPUs, model {model or 'bundled MiniLM'}; "
+          f"load before: {os.getloadavg()[0]:.1f}", flush=True)
     print(f"{'N':>7} {'engine':<7} {'workers':>7} {'s':>8} {'rows/s':>8} {'driver MB':>10} {'worker MB':>10} "
           f"{'same as local':<14} {'load':>5}")
     for n in sizes:
         data = tmp / f"rows-{n}.parquet"
         make_parquet(n, data)
-        for engine, workers in (("local", 1), ("ray", 1), ("ray", 2)):
+        for engine, workers in (("local", 1), *(("ray", w) for w in ray_workers)):
             out = tmp / f"out-{n}-{engine}-{workers}"
             done = subprocess.run([sys.executable, __file__, "--engine-child", engine, str(data), str(out),
-                                   str(workers), "--methods", *methods], capture_output=True, text=True)
+                                   str(workers), "--methods", *methods, *(["--model", model] if model else [])],
+                                  capture_output=True, text=True)
             line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{")), None)
             if line is None:
                 print(f"{n:>7} {engine:<7} {workers:>7} failed: {done.stderr.strip()[-400:]}", flush=True)

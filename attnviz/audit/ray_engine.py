@@ -186,16 +186,22 @@ def ray_audit(handle, data, out_dir, settings: AuditSettings | None = None, *, a
     if workers < 1:
         raise InputError("The Ray engine needs at least one worker.")
     settings = settings or AuditSettings()
+    address = address or os.environ.get("RAY_ADDRESS") or None  # `ray start --head` prints RAY_ADDRESS to export
     started_here = not ray.is_initialized()
     if started_here:
-        # the workers import attnviz from where this process does (a checkout need not be installed)
-        root = str(Path(__file__).resolve().parents[2])
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-        init = {"address": address, "include_dashboard": False, "log_to_driver": True,
-                "runtime_env": {"env_vars": {"PYTHONPATH": path, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "")
-                                             or ("1" if offline else "0")}}}
-        if address is None:  # one CPU more than the actors hold: Ray Data's reading and re-blocking tasks
-            init["num_cpus"] = workers * threads_per_worker + 1
+        env = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "") or ("1" if offline else "0")}
+        runtime_env: dict = {"env_vars": env}
+        package = Path(__file__).resolve().parents[1]
+        if address is None:
+            # the local workers import attnviz from where this process does (a checkout need not be installed)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package.parent), os.environ.get("PYTHONPATH", ""))
+                                                if p)
+        else:  # a cluster's nodes have the requirements, not necessarily this attnviz: ship the package
+            runtime_env["py_modules"] = [str(package)]
+        init = {"address": address, "include_dashboard": False, "log_to_driver": True, "runtime_env": runtime_env}
+        if address is None:  # a Ray of its own ("local", even where `ray start` left a cluster running here),
+            # one CPU more than the actors hold: Ray Data's reading and re-blocking tasks
+            init.update(address="local", num_cpus=workers * threads_per_worker + 1)
         ray.init(**init)
     chunk_rows = options.get("chunk_rows", 1024)
     per_call = batch_rows or min(chunk_rows, 256)

@@ -195,19 +195,19 @@ def test_the_ray_engine_stages_in_process(default_handle, tmp_path):
         for start in range(0, len(rows), 2):
             yield worker(rows.iloc[start:start + 2].reset_index(drop=True))
 
-    def run(out, **options):
+    def run(out, source_data=data, **options):
         source = ray_engine.ray_source(make_rows, BatchEngine(default_handle, default_target(default_handle),
                                                               SETTINGS, None), SETTINGS.batch_size)
-        return stream_audit(default_handle, data, out, SETTINGS, source=source, slice_columns=["topic"],
+        return stream_audit(default_handle, source_data, out, SETTINGS, source=source, slice_columns=["topic"],
                             chunk_rows=3, images=False, **options)
 
-    for options in ({}, {"limit": 5}):
-        local = stream_audit(default_handle, data, tmp_path / "local", SETTINGS, slice_columns=["topic"],
-                             chunk_rows=3, images=False, **options)
-        staged = run(tmp_path / "staged", **options)
+    for source_data, options, name in ((REVIEWS, {"limit": 5}, "-csv"), (data, {}, ""), (data, {"limit": 5}, "")):
+        local = stream_audit(default_handle, source_data, tmp_path / f"local{name}", SETTINGS,
+                             slice_columns=["topic"], chunk_rows=3, images=False, **options)
+        staged = run(tmp_path / f"staged{name}", source_data, **options)
         assert (staged.shards, staged.total, staged.summary) == (local.shards, local.total, local.summary)
         for mine, theirs in zip(*(without_run(json.loads((tmp_path / d / "report.json").read_text()))
-                                  for d in ("staged", "local"))):
+                                  for d in (f"staged{name}", f"local{name}"))):
             close(mine, theirs)
     (tmp_path / "staged" / "results" / "part-00001.parquet").unlink()
     resumed = run(tmp_path / "staged", limit=5)
