@@ -6,6 +6,8 @@ Attention weights are captured per thread through :mod:`attnviz.models.capture`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
 
@@ -30,6 +32,7 @@ from .encoding import (
     encode,
     encode_chat,
     has_chat_template,
+    pad_token_id,
 )
 from .loading import (
     choose_model_class,
@@ -65,6 +68,7 @@ class ModelHandle:
         for param in model.parameters():  # explanations need input gradients only: skip weight gradients
             param.requires_grad_(False)
         self.tokenizer = tokenizer
+        _pad_for_batches(model, tokenizer)
         self.name = name
         self.kind = kind
         self.pooling = pooling
@@ -107,6 +111,20 @@ class ModelHandle:
             return None
         size = heads // kv
         return tuple(tuple(range(g * size, (g + 1) * size)) for g in range(kv))
+
+    @functools.cached_property
+    def pools_by_pad_token(self) -> bool:
+        """A classifier that reads each row at its last token not equal to ``config.pad_token_id`` (GPT-2,
+        Llama... classification heads). Given ``inputs_embeds`` instead of ids it cannot see the padding and
+        reads the last position: right-padded gradient batches would explain padding, so they run row by row.
+        """
+        if not type(self.model).__name__.endswith("ForSequenceClassification"):
+            return False
+        try:
+            source = inspect.getsource(type(self.model).forward)
+        except (OSError, TypeError):
+            return True  # cannot tell: the safe (row by row) answer
+        return "pad_token_id" in source
 
     @property
     def prepends_bos(self) -> bool:
@@ -334,6 +352,16 @@ class ModelHandle:
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, kind={self.kind}, device={self.device}, dtype={self.dtype})"
+
+
+def _pad_for_batches(model, tokenizer) -> None:
+    """A classifier that finds each row's last token through ``config.pad_token_id`` (GPT-2, Llama, ... heads)
+    refuses batches when it has none: give this model's own config the id batches are padded with
+    (:func:`~attnviz.models.encoding.pad_token_id`: the tokenizer's pad, else its end of sequence). The
+    tokenizer, which other code may share, is left as it is."""
+    config = model.config
+    if type(model).__name__.endswith("ForSequenceClassification") and getattr(config, "pad_token_id", 0) is None:
+        config.pad_token_id = pad_token_id(tokenizer)
 
 
 def _max_length(tokenizer, config) -> int:

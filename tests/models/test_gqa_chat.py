@@ -176,3 +176,39 @@ def test_the_attention_page_shows_key_value_groups_and_the_chat_template(llama_d
     assert labels[0] == "&lt;s&gt;" and "[" in labels  # the template's tokens, escaped
     at.toggle(key="attention_hide_special").set_value(True).run()
     assert "&lt;s&gt;" not in chart_specs(at)[1]["data"][0]["x"] and not at.exception
+
+
+def test_a_tokenizer_without_pad_works_in_batches_and_stays_unchanged(tmp_path):
+    """GPT-2-like: no pad token. Batched explanations (audit, SHAP, IG) equal each input explained alone;
+    the tokenizer is never given a pad token (the classifier's own config gets the id batches use)."""
+    from attnviz.attribution.explain import attribute_batch
+    from attnviz.models.targets import ClassTarget, sentence_embedding
+
+    config = transformers.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, vocab_size=200, num_labels=2,
+                                     bos_token_id=5, eos_token_id=6)
+    assert config.pad_token_id is None
+    torch.manual_seed(0)
+    transformers.GPT2ForSequenceClassification(config).save_pretrained(tmp_path)
+    tok = small_tokenizer()
+    tok.pad_token = None
+    tok.save_pretrained(tmp_path)
+    handle = attnviz.load_model(tmp_path)
+    assert handle.tokenizer.pad_token_id is None and handle.describe()["pad_token"] is False
+    assert handle.pools_by_pad_token and handle.model.config.pad_token_id == handle.tokenizer.eos_token_id
+    texts = ["the cat sat on the mat", "a dog"]
+    settings = {"integrated_gradients": {"n_steps": 4}, "shap": {"max_evals": 20}}
+    batch = attribute_batch(handle, [handle.encode(t) for t in texts], ClassTarget(), list(settings),
+                            settings=settings)
+    for text, row in zip(texts, batch):
+        alone = handle.attribute(text, "integrated_gradients", target=ClassTarget(), n_steps=4)
+        assert row.output == pytest.approx(alone.output, abs=1e-6)
+        np.testing.assert_allclose(row.outputs["integrated_gradients"].scores, alone.scores, atol=1e-6)
+        shap = row.outputs["shap"].scores
+        assert len(shap) == len(handle.encode(text).tokens) and np.isfinite(shap).all()
+    assert handle.tokenizer.pad_token_id is None
+    transformers.GPT2Model(config).save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    base = attnviz.load_model(tmp_path / "base")  # sentence embeddings (zero-shot, WEAT) of a pad-less model
+    both = sentence_embedding(base, texts).numpy()
+    for j, text in enumerate(texts):
+        np.testing.assert_allclose(both[j], sentence_embedding(base, [text]).numpy()[0], atol=1e-5)
