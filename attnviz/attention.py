@@ -99,7 +99,26 @@ class AttentionResult(Serialisable):
             return self.cross_attentions, self.decoder_tokens, self.tokens
         raise InputError(f"Unknown attention stack '{which}': use 'self', 'decoder' or 'cross'.")
 
+    @property
+    def kv_groups(self) -> tuple[tuple[int, ...], ...] | None:
+        """Grouped-query attention: the query heads sharing each key/value head (None: every head its own).
+
+        Read from ``meta["kv_groups"]`` (set at extraction from the model's ``num_key_value_heads``).
+        """
+        groups = self.meta.get("kv_groups")
+        return tuple(tuple(int(h) for h in g) for g in groups) if groups else None
+
     # ------------------------------------------------------------ aggregations
+    def group_mean(self, stack: str = "self") -> np.ndarray:
+        """[layers, kv groups, q, k]: the mean over the query heads that share each key/value head.
+
+        Raises InputError for a model without grouped-query attention (see :attr:`kv_groups`).
+        """
+        groups = self.kv_groups
+        if not groups:
+            raise InputError("This model has no grouped-query attention: every query head has its own keys.")
+        return kv_group_mean(self.stack(stack)[0], groups)
+
     def mean_heads(self) -> np.ndarray:
         """[layers, n, n]: the plain average over heads (the 'head fusion' of rollout)."""
         return self.attentions.mean(axis=1)
@@ -162,6 +181,14 @@ class AttentionResult(Serialisable):
 
 
 # ------------------------------------------------------------------ math
+def kv_group_mean(attentions: np.ndarray, groups) -> np.ndarray:
+    """[layers, heads, q, k] → [layers, len(groups), q, k]: the mean over each group's query heads."""
+    heads = attentions.shape[1]
+    if sorted(h for g in groups for h in g) != list(range(heads)):
+        raise InputError(f"The key/value groups {[list(g) for g in groups]} do not cover the {heads} heads once each.")
+    return np.stack([attentions[:, list(g)].mean(axis=1) for g in groups], axis=1).astype(np.float32)
+
+
 def attention_rollout(attentions: np.ndarray, *, causal: bool = False) -> np.ndarray:
     """[layers, heads, n, n] → [n, n]: R = Â_L ⋯ Â_1 with Â_l = rownorm(0.5·mean_h A_l + 0.5·I)."""
     del causal  # the formula is the same; kept so callers state what they pass
@@ -255,7 +282,7 @@ def head_pattern(row) -> str:
 
 # ------------------------------------------------------------- extraction
 def extract_attention(handle, text: str, text_pair: str | None = None, *, target: str | None = None,
-                      layers=None) -> AttentionResult:
+                      layers=None, chat_template: bool = False) -> AttentionResult:
     """Run ``handle`` on the input and collect its attention weights (see ModelHandle.attention).
 
     Args:
@@ -264,7 +291,7 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
         layers: layer indices to keep (negative counts from the end); None = all. Fewer layers cost
             less: the other layers run on the fast sdpa path.
     """
-    enc = handle.encode(text, text_pair)
+    enc = handle.encode(text, text_pair, chat_template=True) if chat_template else handle.encode(text, text_pair)
     n_layers = handle.num_layers
     chosen = choose_layers(layers, n_layers)
     n = len(enc.tokens)
@@ -319,6 +346,7 @@ def extract_attention(handle, text: str, text_pair: str | None = None, *, target
         decoder_attentions=gather("decoder") if dec_tokens else None,
         cross_attentions=gather("cross") if dec_tokens else None,
         meta={"max_tokens": handle.max_length, "device": str(handle.device),
+              **({"chat_template": True} if chat_template else {}),
               **({"kv_groups": [list(g) for g in groups]} if (groups := getattr(handle, "kv_groups", None))
                  else {})},
     )

@@ -42,6 +42,7 @@ handle = ui.page(
         StateParam.integer("head", "attention_head", 0, handle.num_heads - 1, default=0),
         StateParam.choice("stack", "attention_stack", ["self", "decoder", "cross"], default="self"),
         StateParam.boolean("hide_special", "attention_hide_special", default=False),
+        StateParam.boolean("kv_mean", "attention_kv_mean", default=False),
         StateParam.choices("heads", "attention_heads", range(handle.num_heads)),
         StateParam.choice("stat", "attention_stat", list(HEAD_STAT_COLUMNS), default=list(HEAD_STAT_COLUMNS)[0]),
     ])
@@ -62,16 +63,20 @@ with st.form("attention_input"):
     chosen_layers = cols[1].multiselect(
         "Layers (empty = all)", list(range(handle.num_layers)), placeholder="all layers",
         help="Extract only these layers: less memory and a lighter page for big models and long texts.")
+    chat = getattr(handle, "has_chat_template", False) and handle.kind == "decoder" and cols[0].checkbox(
+        "Apply the chat template", key="attention_chat",
+        help="Reads the text as a user message in the model's chat format (role markers, turn tokens); the "
+             "template's tokens are marked special, so 'Hide special tokens' hides them.")
     st.form_submit_button("Analyse", type="primary")
 
 try:  # long inputs: bounded memory and their own views (attnviz/ui/long_attention.py)
-    long_result = None if target else ui.long_attention(ui.current_model_key(), text, pair or None,
+    long_result = None if target or chat else ui.long_attention(ui.current_model_key(), text, pair or None,
                                                         tuple(sorted(chosen_layers)) or None)
     if long_result is not None:
         ui.show_long_attention(handle, long_result)
         st.stop()
-    result = ui.cached_attention(ui.current_model_key(), text, pair or None, target or None,
-                                 tuple(sorted(chosen_layers)) or None)
+    result = ui.cached_attention(ui.current_model_key(), text, None if chat else pair or None, target or None,
+                                 tuple(sorted(chosen_layers)) or None, **({"chat_template": True} if chat else {}))
 except AttnvizError as exc:
     ui.show_error(exc)
     st.stop()
@@ -94,23 +99,36 @@ hide_special = controls[3].toggle("Hide special tokens", key="attention_hide_spe
                                        "not renormalised, so rows no longer sum to 1.")
 shown = result.without_special() if hide_special and stack == "self" else result
 att, q_tokens, k_tokens = shown.stack(stack)
+groups = result.kv_groups if stack == "self" else None  # grouped-query attention: heads sharing keys/values
+kv_mean = groups is not None and controls[4].toggle(
+    "Mean per key/value group", key="attention_kv_mean",
+    help=f"{result.num_heads} query heads share {len(groups)} key/value heads ({result.num_heads // len(groups)} "
+         "each): show each group's mean instead of every head.") if groups else False
+group = next((g for g, members in enumerate(groups or ()) if head in members), 0)
 
 if view == "Model view":
     st.caption("Every layer (rows) × head (columns); each thumbnail is scaled to its own maximum. "
                "Click a thumbnail (or pick a layer and head above) to enlarge it below.")
-    st.plotly_chart(figs.model_view(att, layers=shown.layers, selected=(layer_pos, head),
+    grid = dict(att=shown.group_mean(), selected=(layer_pos, group), head_labels=figs.kv_group_labels(groups),
+                head_ids=[m[0] for m in groups]) if kv_mean else dict(att=att, selected=(layer_pos, head),
+                                                                          kv_groups=groups)
+    st.plotly_chart(figs.model_view(grid.pop("att"), layers=shown.layers, **grid,
                                     title=f"{len(q_tokens)} × {len(k_tokens)} tokens — click a head to enlarge"),
                     width="stretch", config={"displaylogo": False}, key="attention_model_view",
                     on_select=_select_from_model_view, selection_mode="points")
-    st.plotly_chart(figs.head_heatmap(shown, layer_pos, head, stack=stack), width="stretch")
+    st.plotly_chart(figs.kv_group_heatmap(shown, layer_pos, group) if kv_mean
+                    else figs.head_heatmap(shown, layer_pos, head, stack=stack), width="stretch")
 elif view == "Head view":
-    heads = st.multiselect("Heads", list(range(result.num_heads)), default=[head], key="attention_heads")
+    heads = st.multiselect("Heads", list(range(result.num_heads)), default=[head], key="attention_heads",
+                           format_func=lambda h: next((f"{h} (kv {g})" for g, m in enumerate(groups or ()) if h in m),
+                                                      str(h)))
     st.caption("Lines join each query (left) to the keys it attends to (right); hover a token to focus it, "
                "click to pin. Weights below 0.01 and beyond the top 16 per token are not drawn.")
     st.iframe(head_view_html(k_tokens, att[layer_pos], heads or [head], query_tokens=q_tokens),
               height=head_view_height(len(q_tokens), len(k_tokens)))
 elif view == "Heatmap":
-    st.plotly_chart(figs.head_heatmap(shown, layer_pos, head, stack=stack), width="stretch")
+    st.plotly_chart(figs.kv_group_heatmap(shown, layer_pos, group) if kv_mean
+                    else figs.head_heatmap(shown, layer_pos, head, stack=stack), width="stretch")
 elif view == "Mean over heads":
     st.plotly_chart(figs.mean_heads_heatmap(shown, layer_pos, stack=stack), width="stretch")
 elif view == "Rollout":

@@ -80,7 +80,7 @@ def attribute_batch(handle, encodings: Sequence[Encoding], target, methods: Sequ
             results[j].update(predicted=ctx.scorer.label, target=ctx.scorer.description, output=ctx.output(),
                               probabilities=dict(ctx.scorer.label_probabilities), explained=target)
     for record in records:
-        if batch is not None and record.batched:
+        if batch is not None and record.batched and not getattr(handle, "pools_by_pad_token", False):
             check()
             for j, out in enumerate(record.function(batch, **settings.get(record.name, {}))):
                 results[j]["outputs"][record.name] = out

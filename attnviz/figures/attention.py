@@ -81,6 +81,20 @@ def mean_heads_heatmap(result: AttentionResult, layer_pos: int, *, stack: str = 
     return attention_heatmap(att[layer_pos].mean(axis=0), q_tokens, k_tokens, title=title)
 
 
+def kv_group_heatmap(result: AttentionResult, layer_pos: int, group: int, *, stack: str = "self") -> go.Figure:
+    """One key/value group of one layer: the mean of the query heads that share it (``result.group_mean``)."""
+    _, q_tokens, k_tokens = result.stack(stack)
+    members = result.kv_groups[group]
+    title = (f"Layer {result.layers[layer_pos]} · key/value group {group} (mean of heads {members[0]}–{members[-1]})"
+             f" — {_STACK_TITLES[stack]}")
+    return attention_heatmap(result.group_mean(stack)[layer_pos, group], q_tokens, k_tokens, title=title)
+
+
+def kv_group_labels(kv_groups) -> list[str]:
+    """Column labels of a model view whose columns are key/value group means."""
+    return [f"kv {g} (heads {m[0]}–{m[-1]})" for g, m in enumerate(kv_groups)]
+
+
 def rollout_heatmap(result: AttentionResult) -> go.Figure:
     return attention_heatmap(result.rollout(), result.tokens, result.tokens,
                              title=f"Attention rollout through {result.num_layers} layers", colorbar_title="share")
@@ -121,14 +135,20 @@ def block_average(matrix: np.ndarray, size: int, how: str = "mean") -> np.ndarra
 
 
 def model_view(attentions: np.ndarray, *, layers=None, thumb: int = 64, gap: int = 3,
-               selected: tuple[int, int] | None = None, title: str = "") -> go.Figure:
+               selected: tuple[int, int] | None = None, title: str = "", kv_groups=None,
+               head_labels: list[str] | None = None, head_ids: list[int] | None = None) -> go.Figure:
     """All layers × heads as a grid of thumbnails in one PNG (each head scaled to its own max).
 
     Args:
         attentions: [layers, heads, q, k].
         layers: the model layer index of each row (labels); default 0..L-1.
         thumb: thumbnail side in pixels; inputs longer than this are block-averaged.
-        selected: (layer_pos, head) to outline.
+        selected: (layer_pos, column) to outline.
+        kv_groups: grouped-query attention (``result.kv_groups``): the query heads sharing each key/value
+            head; columns are labelled with their group and a dashed line separates the groups.
+        head_labels: one label per column (default "head h", with its key/value group when given).
+        head_ids: the head a click on each column selects (default: the column index); e.g. the first
+            head of each group when the columns are group means.
     """
     L, H, nq, nk = attentions.shape
     layers = list(range(L)) if layers is None else list(layers)
@@ -155,15 +175,22 @@ def model_view(attentions: np.ndarray, *, layers=None, thumb: int = 64, gap: int
 
     fig = go.Figure(go.Image(source=source, hoverinfo="skip"))
     # One invisible marker per thumbnail: hover names the head, a click selects it (see pages/attention.py).
+    group_of = {h: g for g, members in enumerate(kv_groups or ()) for h in members}
+    if head_labels is None:
+        head_labels = [f"head {h}" + (f" · kv {group_of[h]}" if h in group_of else "") for h in range(H)]
+    head_ids = list(range(H)) if head_ids is None else [int(h) for h in head_ids]
     centers = [(li, h) for li in range(L) for h in range(H)]
     fig.add_trace(go.Scatter(
         x=[h * (tw + gap) + tw / 2 for _, h in centers], y=[li * (th + gap) + th / 2 for li, _ in centers],
-        customdata=[[li, h, layers[li]] for li, h in centers], mode="markers",
+        customdata=[[li, head_ids[h], layers[li]] for li, h in centers], mode="markers",
+        text=[html.escape(head_labels[h], quote=False) for _, h in centers],
         marker={"size": max(8, min(th, tw)), "symbol": "square", "opacity": 0.01, "color": "#ffffff"},
-        hovertemplate="layer %{customdata[2]} · head %{customdata[1]}<br>click to enlarge<extra></extra>",
+        hovertemplate="layer %{customdata[2]} · %{text}<br>click to enlarge<extra></extra>",
         showlegend=False,
     ))
-    shapes = []
+    shapes = [{"type": "line", "x0": h * (tw + gap) - gap / 2, "x1": h * (tw + gap) - gap / 2,
+               "y0": -0.5, "y1": canvas.shape[0] - 0.5, "line": {"color": "#444444", "width": 2, "dash": "dash"}}
+              for h in range(1, H) if h in group_of and group_of[h] != group_of.get(h - 1)]
     if selected is not None:
         li, h = selected
         shapes.append({"type": "rect", "x0": h * (tw + gap) - 1.5, "x1": h * (tw + gap) + tw + 0.5,
@@ -174,7 +201,7 @@ def model_view(attentions: np.ndarray, *, layers=None, thumb: int = 64, gap: int
         height=int(min(1100, 90 + L * (th + gap) * max(1.0, 700 / max(1, H * (tw + gap))))),
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
         xaxis={"tickvals": [h * (tw + gap) + tw / 2 for h in range(H)], "range": [-0.5, canvas.shape[1] - 0.5],
-               "ticktext": [f"head {h}" for h in range(H)], "side": "top", "showgrid": False, "zeroline": False},
+               "ticktext": [html.escape(label, quote=False) for label in head_labels], "side": "top", "showgrid": False, "zeroline": False},
         yaxis={"tickvals": [li * (th + gap) + th / 2 for li in range(L)], "range": [canvas.shape[0] - 0.5, -0.5],
                "ticktext": [f"layer {lay}" for lay in layers], "showgrid": False, "zeroline": False,
                "scaleanchor": "x"},

@@ -93,6 +93,69 @@ def encode(tokenizer, text: str, text_pair: str | None, *, max_length: int, devi
     return Encoding(inputs, tokens, kinds, segments, n_full > max_length, n_full, words)
 
 
+def has_chat_template(tokenizer) -> bool:
+    """True when the tokenizer carries a chat template (``tokenizer.chat_template``)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def encode_chat(tokenizer, text: str, *, max_length: int, device) -> Encoding:
+    """``text`` as one user message through the tokenizer's chat template (with the assistant's turn opened).
+
+    The rendered conversation is tokenised as a whole (as ``apply_chat_template(tokenize=True)`` does: no
+    extra special tokens); every token outside the message's own characters (role markers, turn tokens,
+    the template's BOS) is kind "special" and segment -1, so views that hide special tokens hide them.
+
+    Raises InputError when the tokenizer has no chat template, the template fails, or it rewrites the
+    message so that its characters cannot be found in the rendered text.
+    """
+    text = check_text(text, "text")
+    if not has_chat_template(tokenizer):
+        raise InputError("This model's tokenizer has no chat template: analyse the text as it is "
+                         "(chat_template=False), or load the chat/instruct version of the model.")
+    try:
+        rendered = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                 add_generation_prompt=True)
+    except Exception as exc:  # noqa: BLE001 - a template's own Jinja error: a typed message
+        raise InputError(f"The tokenizer's chat template failed on this text: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}") from exc
+    content = text if text in rendered else text.strip()
+    start = rendered.find(content)
+    if start < 0:
+        raise InputError("The chat template rewrites the message, so its tokens cannot be told from the "
+                         "template's: analyse the text without the template.")
+    end = start + len(content)
+    tok = tokenizer
+    n_full = len(tok(rendered, add_special_tokens=False, verbose=False)["input_ids"])
+    fast = bool(getattr(tok, "is_fast", False))
+    if fast:
+        enc = tok(rendered, add_special_tokens=False, truncation=n_full > max_length, max_length=max_length,
+                  return_tensors="pt", return_offsets_mapping=True)
+        spans = [tuple(o) for o in enc["offset_mapping"][0].tolist()]
+    else:  # slow tokenizers have no offsets: the template's text and the message tokenised piece by piece
+        pieces = [rendered[:start], rendered[start:end], rendered[end:]]
+        parts = [tok(piece, add_special_tokens=False)["input_ids"] if piece else [] for piece in pieces]
+        ids = (parts[0] + parts[1] + parts[2])[:max_length]
+        spans = [(0, 0)] * len(parts[0]) + [(start, end)] * len(parts[1]) + [(end, end)] * len(parts[2])
+        spans = spans[:max_length]
+        enc = tok.pad({"input_ids": [ids]}, return_tensors="pt")
+        n_full = sum(len(p) for p in parts)
+    ids = enc["input_ids"][0].tolist()
+    if not ids:
+        raise InputError("The text produced no tokens.")
+    tokens = tuple(tok.convert_ids_to_tokens(ids))
+    own = token_kinds(tok, ids, tokens)
+    inside = [s < end and e > start for s, e in spans]
+    kinds = tuple(k if k in SPECIAL_KINDS or inside[i] else "special" for i, k in enumerate(own))
+    segments = np.array([0 if inside[i] and kinds[i] not in SPECIAL_KINDS else -1 for i in range(len(ids))],
+                        dtype=np.int8)
+    inputs = {k: v.to(device) for k, v in enc.items() if k in MODEL_INPUTS}
+    if "attention_mask" not in inputs:
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    words = word_groups(enc, tokens, kinds, segments, (rendered, None)) if fast else tuple(
+        (tokens[i], (i,)) for i in range(len(tokens)))
+    return Encoding(inputs, tokens, kinds, segments, n_full > max_length, n_full, words)
+
+
 def encode_decoder_text(tokenizer, config, text: str, *, max_length: int, device):
     """An encoder-decoder's decoder input: (ids [1, m], tokens, kinds), starting with its start token."""
     text = check_text(text, "target")

@@ -6,6 +6,8 @@ Attention weights are captured per thread through :mod:`attnviz.models.capture`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
 
@@ -14,13 +16,24 @@ from transformers import AutoTokenizer, PretrainedConfig
 
 from .. import bounded as bounded_path
 from ..attention import extract_attention
-from ..attribution import attribute
-from ..errors import ModelLoadError, ResourceError
+from ..attribution import attribute, check_method
+from ..attribution import run as run_attribution
+from ..attribution.context import prepare_encoded
+from ..errors import InputError, ModelLoadError, ResourceError
 from ..operator import ModelPolicy
 from ..vision import handle as _vision
 from . import capture as _capture
 from . import families as _families
-from .encoding import MAX_ATTENTION_VALUES, MAX_TEXT_CHARS, AttentionSite, Encoding, encode
+from .encoding import (
+    MAX_ATTENTION_VALUES,
+    MAX_TEXT_CHARS,
+    AttentionSite,
+    Encoding,
+    encode,
+    encode_chat,
+    has_chat_template,
+    pad_token_id,
+)
 from .loading import (
     choose_model_class,
     is_default_name,
@@ -55,6 +68,7 @@ class ModelHandle:
         for param in model.parameters():  # explanations need input gradients only: skip weight gradients
             param.requires_grad_(False)
         self.tokenizer = tokenizer
+        _pad_for_batches(model, tokenizer)
         self.name = name
         self.kind = kind
         self.pooling = pooling
@@ -98,6 +112,35 @@ class ModelHandle:
         size = heads // kv
         return tuple(tuple(range(g * size, (g + 1) * size)) for g in range(kv))
 
+    @functools.cached_property
+    def pools_by_pad_token(self) -> bool:
+        """A classifier that reads each row at its last token not equal to ``config.pad_token_id`` (GPT-2,
+        Llama... classification heads). Given ``inputs_embeds`` instead of ids it cannot see the padding and
+        reads the last position: right-padded gradient batches would explain padding, so they run row by row.
+        """
+        if not type(self.model).__name__.endswith("ForSequenceClassification"):
+            return False
+        try:
+            source = inspect.getsource(type(self.model).forward)
+        except (OSError, TypeError):
+            return True  # cannot tell: the safe (row by row) answer
+        return "pad_token_id" in source
+
+    @property
+    def prepends_bos(self) -> bool:
+        """Whether the tokenizer starts every input with a beginning-of-sequence token (BOS, or [CLS]).
+
+        Causal LMs trained with a BOS often put much attention on it ("attention sink"); a tokenizer
+        without one (GPT-2) starts on the first word, so the first word takes that role instead.
+        """
+        tok = self.tokenizer
+        starts = {i for i in (tok.bos_token_id, tok.cls_token_id) if i is not None}
+        try:
+            ids = tok("a", add_special_tokens=True)["input_ids"]
+        except Exception:  # noqa: BLE001 - a tokenizer that cannot encode "a" adds nothing we can tell
+            return False
+        return bool(ids) and ids[0] in starts
+
     @property
     def readout(self) -> str:
         """How a single score per input token is read off a token×token map for this model."""
@@ -110,15 +153,31 @@ class ModelHandle:
             "name": self.name, "kind": self.kind, "layers": self.num_layers, "heads": self.num_heads,
             "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
             "max_tokens": self.max_length, "pooling": self.pooling, "kv_groups": self.kv_groups,
+            "bos_prepended": self.prepends_bos, "pad_token": self.tokenizer.pad_token is not None,
+            "chat_template": self.has_chat_template,
             "attention_capture": "attnviz (sdpa unless weights are asked for)" if self.captures_natively
             else f"eager output_attentions ({self.eager_reason})",
         }
 
     # --------------------------------------------------------------- encoding
-    def encode(self, text: str, text_pair: str | None = None, *, max_length: int | None = None) -> Encoding:
-        """Tokenise one input up to ``max_length`` (at most the model's own limit); see :class:`Encoding`."""
+    def encode(self, text: str, text_pair: str | None = None, *, max_length: int | None = None,
+               chat_template: bool = False) -> Encoding:
+        """Tokenise one input up to ``max_length`` (at most the model's own limit); see :class:`Encoding`.
+
+        ``chat_template``: ``text`` is a user message put through the tokenizer's chat template (see
+        :func:`attnviz.models.encoding.encode_chat`; the template's tokens are kind "special").
+        """
         limit = min(max_length or self.max_length, self.max_length)
+        if chat_template:
+            if text_pair:
+                raise InputError("A chat message is one text: leave the second sentence empty with the chat template.")
+            return encode_chat(self.tokenizer, text, max_length=limit, device=self.device)
         return encode(self.tokenizer, text, text_pair, max_length=limit, device=self.device)
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether ``chat_template=True`` is available (the tokenizer carries a chat template)."""
+        return has_chat_template(self.tokenizer)
 
     # --------------------------------------------------------------- forward
     def forward(self, inputs: dict, *, capture_sites=None, need_weights: bool = True, buffers=None, reduce=None,
@@ -259,13 +318,19 @@ class ModelHandle:
 
     # ------------------------------------------------------------- public API
     def attention(self, text: str, text_pair: str | None = None, *, target: str | None = None,
-                  layers=None, bounded: bool | None = None, progress=None):
+                  layers=None, bounded: bool | None = None, progress=None, chat_template: bool = False):
         """Per-layer, per-head attention for ``text`` (and ``text_pair``): see :class:`AttentionResult`.
+
+        ``chat_template=True``: ``text`` is a user message put through the tokenizer's chat template; the
+        template's tokens are kind "special" (``result.without_special()`` hides them). InputError when the
+        tokenizer has none. Always the full-weights path (the bounded one reads plain text only).
 
         Inputs whose full weights would not fit (see :func:`attnviz.bounded.applies`; ``bounded=True`` forces
         it) get a :class:`~attnviz.bounded.LongAttentionResult`: summaries, and any head's full weights on
         request (``result.head(layer, head)``). ``progress(fraction, what)`` follows that path's layers.
         """
+        if chat_template:
+            return extract_attention(self, text, text_pair, target=target, layers=layers, chat_template=True)
         if bounded is None:
             bounded = target is None and bounded_path.applies(self, text, text_pair, layers=layers)
         if bounded:
@@ -273,12 +338,30 @@ class ModelHandle:
         return extract_attention(self, text, text_pair, target=target, layers=layers)
 
     def attribute(self, text: str, method: str = "integrated_gradients", *, target=None,
-                  text_pair: str | None = None, **settings):
-        """Per-token attribution of ``target`` (None: the model's prediction): see :mod:`attnviz.attribution`."""
+                  text_pair: str | None = None, chat_template: bool = False, **settings):
+        """Per-token attribution of ``target`` (None: the model's prediction): see :mod:`attnviz.attribution`.
+
+        ``chat_template=True``: ``text`` is a user message through the tokenizer's chat template (see
+        :meth:`attention`); the template's tokens are scored too, kind "special".
+        """
+        if chat_template:
+            check_method(method)
+            prepared = prepare_encoded(self, self.encode(text, text_pair, chat_template=True), target)
+            return run_attribution(prepared, method, **settings)
         return attribute(self, text, method, target=target, text_pair=text_pair, **settings)
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, kind={self.kind}, device={self.device}, dtype={self.dtype})"
+
+
+def _pad_for_batches(model, tokenizer) -> None:
+    """A classifier that finds each row's last token through ``config.pad_token_id`` (GPT-2, Llama, ... heads)
+    refuses batches when it has none: give this model's own config the id batches are padded with
+    (:func:`~attnviz.models.encoding.pad_token_id`: the tokenizer's pad, else its end of sequence). The
+    tokenizer, which other code may share, is left as it is."""
+    config = model.config
+    if type(model).__name__.endswith("ForSequenceClassification") and getattr(config, "pad_token_id", 0) is None:
+        config.pad_token_id = pad_token_id(tokenizer)
 
 
 def _max_length(tokenizer, config) -> int:

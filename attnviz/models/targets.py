@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from .encoding import SPECIAL_KINDS, check_text
+from .encoding import SPECIAL_KINDS, check_text, pad_batch, pad_token_id
 
 OUTPUTS = ("probability", "log_probability", "logit")
 
@@ -227,9 +227,10 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 def sentence_embedding(handle, texts: list[str]) -> torch.Tensor:
     """[len(texts), d] normalised embeddings, batched, no gradient."""
-    tok = handle.tokenizer
-    enc = tok(texts, padding=True, truncation=True, max_length=handle.sentence_max_length, return_tensors="pt")
-    enc = {k: v.to(handle.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    tok = handle.tokenizer  # padded here, not by the tokenizer: one without a pad token (GPT-2) works too
+    enc = tok(texts, truncation=True, max_length=handle.sentence_max_length)
+    rows = [{k: enc[k][i] for k in ("input_ids", "token_type_ids") if k in enc} for i in range(len(texts))]
+    enc = pad_batch(rows, handle.device, pad_token_id(tok))
     out, _ = handle.forward(enc, need_weights=False)
     return mean_pool(last_hidden(out), enc["attention_mask"]).float()
 

@@ -28,10 +28,11 @@ from .models import handle_for
 @budgeted(RESULTS)
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str | None, target: str | None,
-                     layers: tuple[int, ...] | None) -> AttentionResult:
+                     layers: tuple[int, ...] | None, chat_template: bool = False) -> AttentionResult:
     handle = handle_for(model_key)
     with heavy_job("attention"):
-        return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers))
+        return handle.attention(text, text_pair, target=target, layers=None if layers is None else list(layers),
+                                **({"chat_template": True} if chat_template else {}))
 
 
 @budgeted(RESULTS)
