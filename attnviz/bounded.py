@@ -298,9 +298,10 @@ class _RowWeights:
         H, n, d = query.shape
         self.H, self.n, self.kv_heads = H, n, key.shape[0]
         self.groups = H // self.kv_heads
-        self.query = query.view(self.kv_heads, self.groups, n, d)
+        scale = kept.scaling if kept.scaling is not None else d ** -0.5
+        # the scale goes on the queries (h·n·d values, not h·n²): the same numbers up to rounding
+        self.query = (query * scale).view(self.kv_heads, self.groups, n, d)
         self.key_t = key.transpose(-1, -2)  # [h_kv, d, n]
-        self.scale = kept.scaling if kept.scaling is not None else d ** -0.5
         self.causal = kept.causal
         self.buffer = torch.empty(2 * H * max_rows * n, device=query.device)
         self.upper = torch.ones(max_rows, max_rows, dtype=torch.bool, device=query.device).triu(1)
@@ -321,8 +322,6 @@ class _RowWeights:
         rows = self.query[:, :, start:stop].reshape(self.kv_heads, self.groups * c, -1)
         torch.matmul(rows, self.key_t[:, :, :e], out=scores)
         scores = scores.view(self.H, c, e)
-        if self.scale != 1.0:
-            scores.mul_(self.scale)
         if self.causal:
             scores[:, :, start:stop].masked_fill_(self.upper[:c, :c], -math.inf)
         weights = torch.softmax(scores, dim=-1, out=self.buffer[size:2 * size].view(self.H, c, e))
@@ -436,11 +435,10 @@ class _Reduction:
         self.top_idx[i, start:stop] = top.indices.cpu().numpy()
         self.top_val[i, start:stop] = top.values.cpu().numpy()
         if self.spool is not None:
-            c, e = mean.shape[0], min(mean.shape[1], self.n)
-            a_hat = 0.5 * mean[:, :e]
-            a_hat[torch.arange(c), torch.arange(start, stop)] += 0.5
-            a_hat /= a_hat.sum(-1, keepdim=True)
-            self.spooled[i].append((start, stop, e, self.spool.tell()))
+            # Â = 0.5·mean + 0.5·I: its rows already sum to 1 (up to rounding, far below float16's)
+            a_hat = mean[:, :self.n].mul(0.5)
+            a_hat[:, start:stop].diagonal().add_(0.5)
+            self.spooled[i].append((start, stop, a_hat.shape[1], self.spool.tell()))
             self.spool.write(a_hat.to(torch.float16).cpu().numpy().tobytes())
 
     def pooled_mean(self) -> np.ndarray:
