@@ -284,6 +284,20 @@ def _smoothed_entropy(w, scores, top, a: float, b: float) -> torch.Tensor:
     return total.add_(near, alpha=a).neg_()
 
 
+def _pool_rows(x: torch.Tensor, block: int, how: str) -> torch.Tensor:
+    """[H, rows, e] → [H, tiles, e]: max or sum over consecutive ``block`` rows (the last group may be shorter)."""
+    rows = x.shape[1]
+    full = rows // block * block
+    parts = []
+    if full:
+        grouped = x[:, :full].unflatten(1, (full // block, block))
+        parts.append(grouped.amax(2) if how == "max" else grouped.sum(2))
+    if full < rows:
+        rest = x[:, full:]
+        parts.append(rest.amax(1, keepdim=True) if how == "max" else rest.sum(1, keepdim=True))
+    return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+
+
 class _RowWeights:
     """Weights of a block of query rows, all heads, computed into one reused buffer (no mask tensor, no bias).
 
@@ -331,8 +345,9 @@ class _RowWeights:
 class _Reduction:
     """The ``reduce`` callback of a capture: one layer's weights, block of rows by block of rows.
 
-    Rows go tile by tile (``block`` rows), in chunks of at most ``chunk_bytes`` of weights, so every chunk
-    lies in one tile row: its tiles are pooled over its rows first (one pass), then over keys on [H, e].
+    Rows go in chunks of at most ``chunk_bytes`` of weights that start on a tile boundary: whole tile rows
+    (``block`` rows each) when they fit, else parts of one. A chunk is pooled over its rows first (one pass),
+    then over keys on the small [H, tiles, e].
     """
 
     def __init__(self, n: int, layers: list[int], heads: int, kinds, *, rollout: bool, progress: Progress | None,
@@ -340,7 +355,8 @@ class _Reduction:
         self.n, self.H, self.progress = n, heads, progress
         self.positions = {layer: i for i, layer in enumerate(layers)}
         self.block = max(1, math.ceil(n / BLOCKS))
-        self.step = min(self.block, _chunk_rows(heads, n, chunk_bytes))
+        rows = min(_chunk_rows(heads, n, chunk_bytes), max(1, n // 16))  # ≥ 16 chunks: causal rows skip keys
+        self.step = rows // self.block * self.block if rows >= self.block else rows
         nb = math.ceil(n / self.block)
         L, k = len(layers), min(TOP_K, n)
         self.pmax = np.zeros((L, heads, nb, nb), np.float32)  # weights ≥ 0: 0 is max's neutral element
@@ -365,7 +381,11 @@ class _Reduction:
             self.spool.close()
 
     def chunks(self):
-        """(tile, start, stop) of each block of rows, tile by tile."""
+        """(first tile, start, stop) of each chunk of rows."""
+        if self.step >= self.block:  # whole tile rows
+            for start in range(0, self.n, self.step):
+                yield start // self.block, start, min(self.n, start + self.step)
+            return
         for tile, first in enumerate(range(0, self.n, self.block)):
             last = min(self.n, first + self.block)
             for start in range(first, last, self.step):
@@ -378,7 +398,7 @@ class _Reduction:
             raise RuntimeError(f"layer {site.layer} attends {kept.shape}, expected {(n, n)}")
         self.kept[site.layer] = kept
         device = kept.query.device
-        fast = _RowWeights(kept, self.step) if _RowWeights.applies(kept) else None
+        fast = _RowWeights(kept, self.step) if _RowWeights.applies(kept) else None  # else: KeptAttention.rows
         nb = self.pmax.shape[-1]
         tile_max = torch.zeros(H, nb, nb, device=device)
         tile_sum = torch.zeros(H, nb, nb, dtype=torch.float64, device=device)
@@ -391,11 +411,11 @@ class _Reduction:
             else:
                 w, scores = kept.rows(rows=slice(start, stop), trim=True)[0], None
             e = w.shape[-1]
-            row_max, row_sum = w.amax(1), w.sum(1)                                    # [H, e]: this tile row
-            kb = math.ceil(e / block)
-            torch.maximum(tile_max[:, tile, :kb], _pool_last(row_max, block, "max"), out=tile_max[:, tile, :kb])
-            tile_sum[:, tile, :kb] += _pool_last(row_sum, block, "sum")
-            key_total[:, :e] += row_sum
+            row_max, row_sum = _pool_rows(w, block, "max"), _pool_rows(w, block, "sum")  # [H, tiles, e]
+            kb, tiles = math.ceil(e / block), slice(tile, tile + row_max.shape[1])
+            torch.maximum(tile_max[:, tiles, :kb], _pool_last(row_max, block, "max"), out=tile_max[:, tiles, :kb])
+            tile_sum[:, tiles, :kb] += _pool_last(row_sum, block, "sum")
+            key_total[:, :e] += row_sum.sum(1)
             sums += self._statistics(start, w, scores)
             self._head_mean(i, start, w)
         for column, is_kind in zip((2, 3, 4), self.masses.T):  # to_cls, to_sep, to_punct
