@@ -249,8 +249,8 @@ def check_fits(handle, n: int, n_layers: int) -> None:
             f"{left / 2**30:.1f} GB are free on the {handle.device.type.upper()}: use a shorter text.")
 
 
-def _chunk_rows(heads: int, n: int) -> int:
-    return max(1, CHUNK_BYTES // max(1, heads * n * 4))
+def _chunk_rows(heads: int, n: int, chunk_bytes: int = CHUNK_BYTES) -> int:
+    return max(1, chunk_bytes // max(1, heads * n * 4))
 
 
 def _pool_last(x: torch.Tensor, block: int, how: str) -> torch.Tensor:
@@ -267,13 +267,96 @@ def _pool_last(x: torch.Tensor, block: int, how: str) -> torch.Tensor:
     return torch.cat(parts, -1) if len(parts) > 1 else parts[0]
 
 
-class _Reduction:
-    """The ``reduce`` callback of a capture: one layer's weights, block of rows by block of rows."""
+def _smoothed_entropy(w, scores, top, a: float, b: float) -> torch.Tensor:
+    """[H, c] entropy −Σ s·log s of each row's smoothed weights s = a·w + b, from the logits (no log pass).
 
-    def __init__(self, n: int, layers: list[int], heads: int, kinds, *, rollout: bool, progress: Progress | None):
+    log w = scores − lse, with lse = max scores − log(max w). Then log s = log a + max(log w, log(b/a))
+    + log1p(e^−|log w − log(b/a)|); the last term times s is b·min(w·a/b, 1) up to 0.39·b near w = b/a and
+    far less elsewhere: the result is within 4e-5 nats of the direct formula even if every key sits at
+    b/a (checked in tests), and within 1e-8 for ordinary rows. ``scores`` is overwritten.
+    """
+    e = w.shape[-1]
+    lse = scores.amax(-1, keepdim=True).sub_(top.log()[..., None])
+    floor = math.log(b / a)
+    z = scores.sub_(lse).clamp_min_(floor)                                      # log w, floored at log(b/a)
+    total = torch.linalg.vecdot(w, z).mul_(a).add_(z.sum(-1), alpha=b).add_((a + b * e) * math.log(a))
+    near = torch.clamp_max(w, b / a, out=scores).sum(-1)                          # Σ min(w, b/a)
+    return total.add_(near, alpha=a).neg_()
+
+
+def _pool_rows(x: torch.Tensor, block: int, how: str) -> torch.Tensor:
+    """[H, rows, e] → [H, tiles, e]: max or sum over consecutive ``block`` rows (the last group may be shorter)."""
+    rows = x.shape[1]
+    full = rows // block * block
+    parts = []
+    if full:
+        grouped = x[:, :full].unflatten(1, (full // block, block))
+        parts.append(grouped.amax(2) if how == "max" else grouped.sum(2))
+    if full < rows:
+        rest = x[:, full:]
+        parts.append(rest.amax(1, keepdim=True) if how == "max" else rest.sum(1, keepdim=True))
+    return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+
+
+class _RowWeights:
+    """Weights of a block of query rows, all heads, computed into one reused buffer (no mask tensor, no bias).
+
+    The same formula as :meth:`KeptAttention.rows` (softmax of q·kᵀ·scale, causal rows see keys ≤ their own),
+    for the summaries only: fetched heads still go through ``KeptAttention.rows``. Faster because the query
+    heads that share a key head are one matmul (no repeat of the keys), the causal mask touches only the
+    block's diagonal square, and nothing is allocated per block (the buffer stays in the CPU's cache).
+    """
+
+    def __init__(self, kept: KeptAttention, max_rows: int):
+        query, key = kept.query[0].float(), kept.key[0].float()
+        H, n, d = query.shape
+        self.H, self.n, self.kv_heads = H, n, key.shape[0]
+        self.groups = H // self.kv_heads
+        scale = kept.scaling if kept.scaling is not None else d ** -0.5
+        # the scale goes on the queries (h·n·d values, not h·n²): the same numbers up to rounding
+        self.query = (query * scale).view(self.kv_heads, self.groups, n, d)
+        self.key_t = key.transpose(-1, -2)  # [h_kv, d, n]
+        self.causal = kept.causal
+        self.buffer = torch.empty(2 * H * max_rows * n, device=query.device)
+        self.upper = torch.ones(max_rows, max_rows, dtype=torch.bool, device=query.device).triu(1)
+
+    @staticmethod
+    def applies(kept: KeptAttention) -> bool:
+        n = kept.query.shape[2]
+        return (kept.query.shape[0] == 1 and kept.key.shape[2] == n and kept.attention_mask is None
+                and kept.position_bias is None and kept.softcap is None and kept.sinks is None
+                and kept.query.shape[1] % kept.key.shape[1] == 0)
+
+    def __call__(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weights, scores), both [H, rows, e] float32 views of the two buffers; e = stop for causal rows
+        (later keys weigh exactly 0), else n. ``scores`` are the scaled logits (−inf where masked)."""
+        c, e = stop - start, stop if self.causal else self.n
+        size = self.H * c * e
+        scores = self.buffer[:size].view(self.kv_heads, self.groups * c, e)
+        rows = self.query[:, :, start:stop].reshape(self.kv_heads, self.groups * c, -1)
+        torch.matmul(rows, self.key_t[:, :, :e], out=scores)
+        scores = scores.view(self.H, c, e)
+        if self.causal:
+            scores[:, :, start:stop].masked_fill_(self.upper[:c, :c], -math.inf)
+        weights = torch.softmax(scores, dim=-1, out=self.buffer[size:2 * size].view(self.H, c, e))
+        return weights, scores
+
+
+class _Reduction:
+    """The ``reduce`` callback of a capture: one layer's weights, block of rows by block of rows.
+
+    Rows go in chunks of at most ``chunk_bytes`` of weights that start on a tile boundary: whole tile rows
+    (``block`` rows each) when they fit, else parts of one. A chunk is pooled over its rows first (one pass),
+    then over keys on the small [H, tiles, e].
+    """
+
+    def __init__(self, n: int, layers: list[int], heads: int, kinds, *, rollout: bool, progress: Progress | None,
+                 chunk_bytes: int = CHUNK_BYTES):
         self.n, self.H, self.progress = n, heads, progress
         self.positions = {layer: i for i, layer in enumerate(layers)}
         self.block = max(1, math.ceil(n / BLOCKS))
+        rows = min(_chunk_rows(heads, n, chunk_bytes), max(1, n // 16))  # ≥ 16 chunks: causal rows skip keys
+        self.step = rows // self.block * self.block if rows >= self.block else rows
         nb = math.ceil(n / self.block)
         L, k = len(layers), min(TOP_K, n)
         self.pmax = np.zeros((L, heads, nb, nb), np.float32)  # weights ≥ 0: 0 is max's neutral element
@@ -286,6 +369,7 @@ class _Reduction:
         self.kept: dict[int, KeptAttention] = {}
         self.want_rollout = rollout
         self.spool = None
+        self.spooled: list[list[tuple[int, int, int, int]]] = [[] for _ in layers]  # (start, stop, e, offset)
 
     def __enter__(self):
         if self.want_rollout:
@@ -296,6 +380,17 @@ class _Reduction:
         if self.spool is not None:
             self.spool.close()
 
+    def chunks(self):
+        """(first tile, start, stop) of each chunk of rows."""
+        if self.step >= self.block:  # whole tile rows
+            for start in range(0, self.n, self.step):
+                yield start // self.block, start, min(self.n, start + self.step)
+            return
+        for tile, first in enumerate(range(0, self.n, self.block)):
+            last = min(self.n, first + self.block)
+            for start in range(first, last, self.step):
+                yield tile, start, min(last, start + self.step)
+
     def __call__(self, site: AttentionSite, kept: KeptAttention) -> None:
         i = self.positions[site.layer]
         n, H, block = self.n, self.H, self.block
@@ -303,44 +398,52 @@ class _Reduction:
             raise RuntimeError(f"layer {site.layer} attends {kept.shape}, expected {(n, n)}")
         self.kept[site.layer] = kept
         device = kept.query.device
-        masses = [torch.from_numpy(np.flatnonzero(m)).to(device) for m in self.masses.T]
+        fast = _RowWeights(kept, self.step) if _RowWeights.applies(kept) else None  # else: KeptAttention.rows
         nb = self.pmax.shape[-1]
         tile_max = torch.zeros(H, nb, nb, device=device)
         tile_sum = torch.zeros(H, nb, nb, dtype=torch.float64, device=device)
+        key_total = torch.zeros(H, n, dtype=torch.float64, device=device)  # Σ over queries, per key
         sums = torch.zeros(H, len(HEAD_STAT_COLUMNS), dtype=torch.float64, device=device)
-        step = _chunk_rows(H, n)  # small blocks of rows: each pass over them stays in the CPU's cache
-        for start in range(0, n, step):
-            stop = min(n, start + step)
+        for tile, start, stop in self.chunks():
             # causal: keys after the block's last row weigh exactly 0 and are left out (half the work)
-            w = kept.rows(rows=slice(start, stop), trim=True)[0]  # [H, c, e ≤ n] float32
-            tiles = torch.arange(start, stop, device=device) // block
-            key_max, key_sum = _pool_last(w, block, "max"), _pool_last(w, block, "sum")  # [H, c, ≤ nb]
-            kb = key_max.shape[-1]
-            tile_max[..., :kb].scatter_reduce_(1, tiles[None, :, None].expand_as(key_max), key_max, "amax")
-            tile_sum[..., :kb].index_add_(1, tiles, key_sum.double())
-            sums += self._statistics(start, w, key_max, masses)
+            if fast is not None:
+                w, scores = fast(start, stop)
+            else:
+                w, scores = kept.rows(rows=slice(start, stop), trim=True)[0], None
+            e = w.shape[-1]
+            row_max, row_sum = _pool_rows(w, block, "max"), _pool_rows(w, block, "sum")  # [H, tiles, e]
+            kb, tiles = math.ceil(e / block), slice(tile, tile + row_max.shape[1])
+            torch.maximum(tile_max[:, tiles, :kb], _pool_last(row_max, block, "max"), out=tile_max[:, tiles, :kb])
+            tile_sum[:, tiles, :kb] += _pool_last(row_sum, block, "sum")
+            key_total[:, :e] += row_sum.sum(1)
+            sums += self._statistics(start, w, scores)
             self._head_mean(i, start, w)
+        for column, is_kind in zip((2, 3, 4), self.masses.T):  # to_cls, to_sep, to_punct
+            sums[:, column] = key_total[:, torch.from_numpy(is_kind).to(device)].sum(-1)
         self.pmax[i] = tile_max.cpu().numpy()
         self.psum[i] = tile_sum.cpu().numpy()
         self.sums[i] = sums.cpu().numpy()
         if self.progress is not None:
             self.progress(len(self.kept) / len(self.positions), f"layer {site.layer}")
 
-    def _statistics(self, start, w, key_max, masses) -> torch.Tensor:
-        """[H, columns] sums over this block's rows of each HEAD_STAT_COLUMNS term (entropy_norm left 0)."""
-        n, (c, e) = self.n, w.shape[1:]
-        smoothed = torch.mul(w, 0.9999).add_(0.0001 / n)
-        entropy = -torch.log(smoothed).mul_(smoothed).sum(-1)                              # [H, c]
-        floor = 0.0001 / n
-        entropy += (n - e) * -floor * math.log(floor)  # the keys left out (weight 0) all count as 0.0001/n
-        mass = [w.index_select(-1, idx[idx < e]).sum((1, 2)) for idx in masses]            # 3 × [H]
-        rows = torch.arange(c, device=w.device)
-        cols = rows + start
-        diag = w[:, rows, cols]
-        prev = w[:, rows[cols >= 1], cols[cols >= 1] - 1]
-        nxt = w[:, rows[cols < e - 1], cols[cols < e - 1] + 1]
-        return torch.stack([entropy.sum(-1), torch.zeros_like(entropy[:, 0]), mass[0], mass[1], mass[2],
-                            diag.sum(-1), prev.sum(-1), nxt.sum(-1), key_max.amax(-1).sum(-1)], dim=-1).double()
+    def _statistics(self, start, w, scores) -> torch.Tensor:
+        """[H, columns] sums over this block's rows of the HEAD_STAT_COLUMNS terms (entropy_norm and the
+        three masses are filled in per layer)."""
+        n, e, stop = self.n, w.shape[-1], start + w.shape[1]
+        a, b = 0.9999, 0.0001 / n  # Clark's smoothing Ã = a·A + b
+        top = w.amax(-1)                                                                   # [H, c]
+        if scores is None:
+            smoothed = w * a + b
+            entropy = -torch.linalg.vecdot(smoothed, smoothed.log())
+        else:
+            entropy = _smoothed_entropy(w, scores, top, a, b)
+        entropy += (n - e) * -b * math.log(b)  # the keys left out (weight 0) all count as b
+        diag = w[:, :, start:stop].diagonal(0, 1, 2)
+        prev = w[:, :, start - 1:stop].diagonal(0, 1, 2) if start else w[:, :, :stop].diagonal(-1, 1, 2)
+        nxt = w[:, :, start + 1:min(e, stop + 1)].diagonal(0, 1, 2)
+        zero = torch.zeros_like(entropy[:, 0])
+        return torch.stack([entropy.sum(-1), zero, zero, zero, zero, diag.sum(-1), prev.sum(-1), nxt.sum(-1),
+                            top.sum(-1)], dim=-1).double()
 
     def _head_mean(self, i, start, w):
         mean = w.mean(0)                                                                   # [c, e]
@@ -352,12 +455,11 @@ class _Reduction:
         self.top_idx[i, start:stop] = top.indices.cpu().numpy()
         self.top_val[i, start:stop] = top.values.cpu().numpy()
         if self.spool is not None:
-            a_hat = 0.5 * mean
-            a_hat[torch.arange(mean.shape[0]), torch.arange(start, stop)] += 0.5
-            a_hat /= a_hat.sum(-1, keepdim=True)
-            rows = np.zeros((a_hat.shape[0], self.n), np.float16)
-            rows[:, :a_hat.shape[1]] = a_hat[:, :self.n].to(torch.float16).cpu().numpy()
-            self.spool.write(rows.tobytes())
+            # Â = 0.5·mean + 0.5·I: its rows already sum to 1 (up to rounding, far below float16's)
+            a_hat = mean[:, :self.n].mul(0.5)
+            a_hat[:, start:stop].diagonal().add_(0.5)
+            self.spooled[i].append((start, stop, a_hat.shape[1], self.spool.tell()))
+            self.spool.write(a_hat.to(torch.float16).cpu().numpy().tobytes())
 
     def pooled_mean(self) -> np.ndarray:
         sizes = np.full(self.pmax.shape[-1], self.block, np.float64)
@@ -380,13 +482,11 @@ class _Reduction:
         else:
             v = np.zeros(n)
             v[0 if readout == "cls" else n - 1] = 1.0
-        step = max(1, 2 * CHUNK_BYTES // (n * 8))
         for layer in reversed(range(len(self.positions))):
             out = np.zeros(n)
-            for start in range(0, n, step):
-                stop = min(n, start + step)
-                self.spool.seek((layer * n + start) * n * 2)
-                rows = np.fromfile(self.spool, dtype=np.float16, count=(stop - start) * n).reshape(-1, n)
-                out += v[start:stop] @ rows.astype(np.float64)
+            for start, stop, e, offset in self.spooled[layer]:
+                self.spool.seek(offset)
+                rows = np.fromfile(self.spool, dtype=np.float16, count=(stop - start) * e).reshape(-1, e)
+                out[:e] += v[start:stop] @ rows.astype(np.float64)
             v = out
         return v.astype(np.float32)

@@ -18,6 +18,7 @@ from attnviz.figures import attention as figs
 from attnviz.figures.long_attention import POOLING, long_heatmap, long_model_view, text_view_html
 
 from .models import handle_for
+from .session_files import offer_session_file
 from .text import md_code
 
 LONG_VIEWS = ["Model view", "Heatmap", "Text", "Head statistics"]
@@ -102,3 +103,5 @@ def show_long_attention(handle, result: LongAttentionResult) -> None:
                               format_func=lambda c: f"{c} — {HEAD_STAT_COLUMNS[c]}")
         st.plotly_chart(figs.head_statistics_heatmap(stats, column), width="stretch")
         st.dataframe(stats, hide_index=True, width="stretch")
+    # the summaries (tiles, statistics, top keys, rollout) travel in the file; full weights are recomputed
+    offer_session_file("attention", {"attention": result})

@@ -31,3 +31,5 @@ def test_long_inputs_get_the_bounded_views(long_page):
             assert page.count('class="t" data-i=') == n_tokens  # every token, as text
         else:
             assert len(at.get("plotly_chart")) >= 1, view
+    # the session file holds the long result's summaries (LongAttentionResult is serialisable)
+    assert any(b.proto.label.startswith("Save session") for b in at.get("download_button"))
