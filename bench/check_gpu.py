@@ -98,6 +98,24 @@ def placement_rows(handle, device: str, dtype: str) -> list[Row]:
     return rows
 
 
+def attention_row(check: str, expected, got, dtype: str) -> Row:
+    """max |Δ| over every attention weight of two results, within ATTENTION_TOL."""
+    diff = float(np.max(np.abs(expected.attentions - got.attentions)))
+    tol = ATTENTION_TOL[dtype]
+    return Row(check, dtype, diff, f"≤ {tol:g}", diff <= tol)
+
+
+def score_row(check: str, expected: np.ndarray, got: np.ndarray, dtype: str, unit: str) -> Row:
+    """max |got − expected| / max |expected| within SCORE_TOL; in half precision the same top ``unit`` too."""
+    scale = float(np.max(np.abs(expected))) or 1.0
+    rel = float(np.max(np.abs(expected - got))) / scale
+    tol = SCORE_TOL[dtype]
+    ok = rel <= tol and bool(np.all(np.isfinite(got)))
+    if dtype != "float32":
+        ok = ok and int(np.argmax(np.abs(expected))) == int(np.argmax(np.abs(got)))
+    return Row(check, dtype, rel, f"≤ {tol:g}" + (f", same top {unit}" if dtype != "float32" else ""), ok)
+
+
 def compare_rows(reference, candidate, dtype: str, texts=TEXTS, methods=METHODS) -> list[Row]:
     """Attention and attributions of ``candidate`` against ``reference`` (the CPU float32 model)."""
     rows = []
@@ -106,20 +124,11 @@ def compare_rows(reference, candidate, dtype: str, texts=TEXTS, methods=METHODS)
         if ref.tokens != got.tokens:
             rows.append(Row(f"attention tokens (text {i})", dtype, "differ", "equal", False))
             continue
-        diff = float(np.max(np.abs(ref.attentions - got.attentions)))
-        tol = ATTENTION_TOL[dtype]
-        rows.append(Row(f"attention max|Δ| (text {i})", dtype, diff, f"≤ {tol:g}", diff <= tol))
+        rows.append(attention_row(f"attention max|Δ| (text {i})", ref, got, dtype))
         for method, settings in methods.items():
             a = reference.attribute(text, method, **settings)
             b = candidate.attribute(text, method, **settings)
-            scale = float(np.max(np.abs(a.scores))) or 1.0
-            rel = float(np.max(np.abs(a.scores - b.scores))) / scale
-            tol = SCORE_TOL[dtype]
-            ok = rel <= tol and np.all(np.isfinite(b.scores))
-            if dtype != "float32":
-                ok = ok and int(np.argmax(np.abs(a.scores))) == int(np.argmax(np.abs(b.scores)))
-            rows.append(Row(f"{method} rel. max|Δ| (text {i})", dtype, rel,
-                            f"≤ {tol:g}" + (", same top token" if dtype != "float32" else ""), bool(ok)))
+            rows.append(score_row(f"{method} rel. max|Δ| (text {i})", a.scores, b.scores, dtype, "token"))
             out = abs(float(a.output) - float(b.output))
             rows.append(Row(f"{method} f(x) |Δ| (text {i})", dtype, out, f"≤ {OUTPUT_TOL[dtype]:g}",
                             out <= OUTPUT_TOL[dtype]))
@@ -205,20 +214,11 @@ def vision_rows(reference, candidate, device: str, dtype: str, images=None,
         if ref.tokens != got.tokens or got.patch_grid != ref.patch_grid:
             rows.append(Row(f"vision: tokens (image {i})", dtype, "differ", "equal", False))
             continue
-        diff = float(np.max(np.abs(ref.attentions - got.attentions)))
-        tol = ATTENTION_TOL[dtype]
-        rows.append(Row(f"vision: attention max|Δ| (image {i})", dtype, diff, f"≤ {tol:g}", diff <= tol))
+        rows.append(attention_row(f"vision: attention max|Δ| (image {i})", ref, got, dtype))
         for method, settings in methods.items():
             a = reference.attribute(image, method, target=0, **settings)
             b = candidate.attribute(image, method, target=0, **settings)
-            scale = float(np.max(np.abs(a.scores))) or 1.0
-            rel = float(np.max(np.abs(a.scores - b.scores))) / scale
-            tol = SCORE_TOL[dtype]
-            ok = rel <= tol and bool(np.all(np.isfinite(b.scores)))
-            if dtype != "float32":
-                ok = ok and int(np.argmax(np.abs(a.scores))) == int(np.argmax(np.abs(b.scores)))
-            rows.append(Row(f"vision: {method} rel. max|Δ| (image {i})", dtype, rel,
-                            f"≤ {tol:g}" + (", same top patch" if dtype != "float32" else ""), bool(ok)))
+            rows.append(score_row(f"vision: {method} rel. max|Δ| (image {i})", a.scores, b.scores, dtype, "patch"))
         out = abs(a.value - b.value)
         rows.append(Row(f"vision: logit |Δ| (image {i})", dtype, out, f"≤ {OUTPUT_TOL[dtype]:g}",
                         out <= OUTPUT_TOL[dtype]))
