@@ -18,6 +18,10 @@ What is compared, and the tolerances (stated once, here):
                 float32 ≤ 1e-3 (SHAP: 1e-3; same masks, same seed), float16 ≤ 0.1, bfloat16 ≤ 0.2,
                 and, for half precision, the same top-ranked token as the CPU
     f(x)        |GPU − CPU| of the explained output: float32 ≤ 1e-4, float16 ≤ 1e-2, bfloat16 ≤ 3e-2
+    vision      an image classifier (--vision DIR, default: a random ViT-Tiny-sized classifier built from a
+                config into a temporary directory, 224 px, 16-px patches, 196 patches): parameters and pixels
+                on the device, attention of two images (the attention tolerances above), IG, saliency and
+                occlusion patch scores and the class logit (the score and f(x) tolerances above)
     long        the bounded-memory path (attnviz.bounded) on bench_long's random Llama-style model: at
                 2,048 tokens one fetched head and the pooled tiles against the CPU's (the attention
                 tolerances above); at --long tokens (default 8,192) the time to the summaries and the peak
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +53,7 @@ ATTENTION_TOL = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
 SCORE_TOL = {"float32": 1e-3, "float16": 0.1, "bfloat16": 0.2}
 OUTPUT_TOL = ATTENTION_TOL
 METHODS = {"integrated_gradients": {"n_steps": 32}, "saliency": {}, "shap": {"max_evals": 200}}
+VISION_METHODS = {"integrated_gradients": {"n_steps": 16}, "saliency": {}, "occlusion": {}}
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,24 @@ def placement_rows(handle, device: str, dtype: str) -> list[Row]:
     return rows
 
 
+def attention_row(check: str, expected, got, dtype: str) -> Row:
+    """max |Δ| over every attention weight of two results, within ATTENTION_TOL."""
+    diff = float(np.max(np.abs(expected.attentions - got.attentions)))
+    tol = ATTENTION_TOL[dtype]
+    return Row(check, dtype, diff, f"≤ {tol:g}", diff <= tol)
+
+
+def score_row(check: str, expected: np.ndarray, got: np.ndarray, dtype: str, unit: str) -> Row:
+    """max |got − expected| / max |expected| within SCORE_TOL; in half precision the same top ``unit`` too."""
+    scale = float(np.max(np.abs(expected))) or 1.0
+    rel = float(np.max(np.abs(expected - got))) / scale
+    tol = SCORE_TOL[dtype]
+    ok = rel <= tol and bool(np.all(np.isfinite(got)))
+    if dtype != "float32":
+        ok = ok and int(np.argmax(np.abs(expected))) == int(np.argmax(np.abs(got)))
+    return Row(check, dtype, rel, f"≤ {tol:g}" + (f", same top {unit}" if dtype != "float32" else ""), ok)
+
+
 def compare_rows(reference, candidate, dtype: str, texts=TEXTS, methods=METHODS) -> list[Row]:
     """Attention and attributions of ``candidate`` against ``reference`` (the CPU float32 model)."""
     rows = []
@@ -100,20 +124,11 @@ def compare_rows(reference, candidate, dtype: str, texts=TEXTS, methods=METHODS)
         if ref.tokens != got.tokens:
             rows.append(Row(f"attention tokens (text {i})", dtype, "differ", "equal", False))
             continue
-        diff = float(np.max(np.abs(ref.attentions - got.attentions)))
-        tol = ATTENTION_TOL[dtype]
-        rows.append(Row(f"attention max|Δ| (text {i})", dtype, diff, f"≤ {tol:g}", diff <= tol))
+        rows.append(attention_row(f"attention max|Δ| (text {i})", ref, got, dtype))
         for method, settings in methods.items():
             a = reference.attribute(text, method, **settings)
             b = candidate.attribute(text, method, **settings)
-            scale = float(np.max(np.abs(a.scores))) or 1.0
-            rel = float(np.max(np.abs(a.scores - b.scores))) / scale
-            tol = SCORE_TOL[dtype]
-            ok = rel <= tol and np.all(np.isfinite(b.scores))
-            if dtype != "float32":
-                ok = ok and int(np.argmax(np.abs(a.scores))) == int(np.argmax(np.abs(b.scores)))
-            rows.append(Row(f"{method} rel. max|Δ| (text {i})", dtype, rel,
-                            f"≤ {tol:g}" + (", same top token" if dtype != "float32" else ""), bool(ok)))
+            rows.append(score_row(f"{method} rel. max|Δ| (text {i})", a.scores, b.scores, dtype, "token"))
             out = abs(float(a.output) - float(b.output))
             rows.append(Row(f"{method} f(x) |Δ| (text {i})", dtype, out, f"≤ {OUTPUT_TOL[dtype]:g}",
                             out <= OUTPUT_TOL[dtype]))
@@ -162,11 +177,61 @@ def long_context_rows(device: str, dtype: str, n_long: int, n_compare: int = 204
     return rows
 
 
+def build_vision_model(root: Path) -> Path:
+    """A random ViT classifier of ViT-Tiny's shape (224 px, 16-px patches, 192 wide, 3 heads; 4 layers), saved
+    with its image processor under ``root`` (no download)."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(0)
+    labels = {i: f"class {i}" for i in range(10)}
+    model = ViTForImageClassification(ViTConfig(
+        image_size=224, patch_size=16, hidden_size=192, num_hidden_layers=4, num_attention_heads=3,
+        intermediate_size=768, id2label=labels, label2id={v: k for k, v in labels.items()}))
+    path = root / "vit-tiny-random"
+    model.save_pretrained(path)
+    ViTImageProcessor(size={"height": 224, "width": 224}).save_pretrained(path)
+    return path
+
+
+def vision_images() -> list[np.ndarray]:
+    """A smooth gradient and random noise, not square (the processor resizes them)."""
+    yy, xx = np.mgrid[0:180, 0:240]
+    smooth = np.stack([xx * 255 / 239, yy * 255 / 179, (xx + yy) * 255 / 418], -1).astype(np.uint8)
+    return [smooth, np.random.default_rng(0).integers(0, 256, (180, 240, 3), dtype=np.uint8)]
+
+
+def vision_rows(reference, candidate, device: str, dtype: str, images=None,
+                methods=VISION_METHODS) -> list[Row]:
+    """An image model on ``device`` in ``dtype`` (``candidate``) against the CPU float32 one (``reference``)."""
+    images = vision_images() if images is None else images
+    rows = []
+    devices = {p.device.type for p in candidate.model.parameters()}
+    rows.append(Row("vision: parameters on device", dtype, ",".join(sorted(devices)), device, devices == {device}))
+    pixels = candidate.encode(images[0]).pixel_values
+    rows.append(Row("vision: pixels on device", dtype, pixels.device.type, device, pixels.device.type == device))
+    for i, image in enumerate(images):
+        ref, got = reference.attention(image), candidate.attention(image)
+        if ref.tokens != got.tokens or got.patch_grid != ref.patch_grid:
+            rows.append(Row(f"vision: tokens (image {i})", dtype, "differ", "equal", False))
+            continue
+        rows.append(attention_row(f"vision: attention max|Δ| (image {i})", ref, got, dtype))
+        for method, settings in methods.items():
+            a = reference.attribute(image, method, target=0, **settings)
+            b = candidate.attribute(image, method, target=0, **settings)
+            rows.append(score_row(f"vision: {method} rel. max|Δ| (image {i})", a.scores, b.scores, dtype, "patch"))
+        out = abs(a.value - b.value)
+        rows.append(Row(f"vision: logit |Δ| (image {i})", dtype, out, f"≤ {OUTPUT_TOL[dtype]:g}",
+                        out <= OUTPUT_TOL[dtype]))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="hub id or directory (default: the bundled MiniLM)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: the GPU if any)")
     parser.add_argument("--long", type=int, default=8192, help="tokens of the long-context run (0: skip it)")
+    parser.add_argument("--vision", default="random", help="image classifier directory or hub id for the vision "
+                        "checks; 'random' (default): a random ViT-Tiny-sized one; 'none': skip them")
     args = parser.parse_args(argv)
 
     device = args.device or gpu_device()
@@ -182,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name() if kind == "cuda" else kind
     print(f"check_gpu: {reference.name} on {device} ({name}) vs cpu float32; torch {torch.__version__}")
     rows: list[Row] = []
+    scratch = tempfile.TemporaryDirectory(prefix="check_gpu_vision_")
+    vision = None if args.vision == "none" else (
+        str(build_vision_model(Path(scratch.name))) if args.vision == "random" else args.vision)
+    vision_reference = attnviz.load_model(vision, device="cpu") if vision else None
     for dtype in ["float32"] + half_dtypes(kind):
         try:
             candidate = attnviz.load_model(args.model, device=device, dtype=dtype)
@@ -193,10 +262,20 @@ def main(argv: list[str] | None = None) -> int:
         rows += compare_rows(reference, candidate, dtype)
         if args.long:
             rows += long_context_rows(device, dtype, args.long)
+        if vision:
+            try:
+                image_model = attnviz.load_model(vision, device=device, dtype=dtype)
+            except attnviz.AttnvizError as exc:
+                rows.append(Row("vision: load", dtype, type(exc).__name__, "loads", False))
+                print(f"  vision {dtype}: {exc}")
+            else:
+                rows += vision_rows(vision_reference, image_model, kind, dtype)
+                del image_model
         del candidate
         if kind == "cuda":
             torch.cuda.empty_cache()
     print(format_table(rows))
+    scratch.cleanup()
     print(f"({time.perf_counter() - started:.1f} s)")
     return exit_code(rows)
 

@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "attnviz.models.loading", "attnviz.vision", "attnviz.vision.images")),
     ("targets", ("attnviz.models.targets",)),
     ("results", ("attnviz.attention", "attnviz.bounded", "attnviz.metrics", "attnviz.vision.maps")),
-    ("attribution", ("attnviz.attribution", "attnviz.vision.attribution")),
+    ("attribution", ("attnviz.attribution", "attnviz.vision.attribution", "attnviz.vision.evaluate")),
     ("handle", ("attnviz.models.handle", "attnviz.vision.handle")),
     ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads", "attnviz.patching",
                   "attnviz.sharing", "attnviz.session", "attnviz.examples", "attnviz.guidance",

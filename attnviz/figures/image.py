@@ -47,11 +47,18 @@ def patch_overlay(image: np.ndarray, grid: np.ndarray, *, title: str = "", color
                        else [f"r{r}c{c}" for r in range(rows) for c in range(cols)], dtype=object).reshape(rows, cols)
     fig = go.Figure(go.Image(source=image_uri(image), x0=0, dx=1, y0=0, dy=1, hoverinfo="skip"))
     fig.add_trace(go.Heatmap(
-        z=grid, x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, opacity=opacity, customdata=names,
+        z=grid, x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, opacity=opacity, customdata=names, hoverinfo="skip",
         colorscale=DIVERGING if diverging else HEAT, zmin=-peak if diverging else 0.0, zmax=peak,
-        zmid=0.0 if diverging else None, colorbar={"title": {"text": colorbar_title}},
-        hovertemplate="%{customdata}<br>" + colorbar_title + ": %{z:.4f}<extra></extra>"))
+        zmid=0.0 if diverging else None, colorbar={"title": {"text": colorbar_title}}))
     side = 520
+    # an invisible marker over each patch: heatmaps cannot be selected, markers can (a click picks the patch)
+    r_idx, c_idx = np.divmod(np.arange(rows * cols), cols)
+    fig.add_trace(go.Scatter(
+        x=(c_idx + 0.5) * dx, y=(r_idx + 0.5) * dy, mode="markers", customdata=names.reshape(-1),
+        text=[f"{v:.4f}" for v in grid.reshape(-1)], showlegend=False,
+        marker={"size": max(4, int(0.9 * (side - 60) / max(rows, cols))), "symbol": "square", "opacity": 0.01,
+                "color": "#ffffff"},
+        hovertemplate="%{customdata}<br>" + colorbar_title + ": %{text}<extra></extra>"))
     fig.update_layout(
         title={"text": html.escape(title, quote=False)}, height=side, margin={"l": 10, "r": 10, "t": 50, "b": 10},
         xaxis={"range": [0, w], "showgrid": False, "zeroline": False, "visible": False},

@@ -290,6 +290,10 @@ VISION_REFUSED = {
             "over the whole image to show.",
     "swinv2": "Swin V2 attends within shifted local windows: there is no token × token map over the whole image.",
     "vit_mae": "ViT-MAE drops a random 75% of the patches in every forward: its attention maps change run to run.",
+    **dict.fromkeys(("siglip", "siglip2", "siglip_vision_model"), (
+        "SigLIP's image tower has no [CLS] token (it pools the patches with an attention-pooling head) and it "
+        "scores each caption with its own sigmoid, not a softmax over captions: attnviz's [CLS] views (rollout, "
+        "Chefer) and its caption probabilities would be wrong for it. Use a CLIP model.")),
 }
 
 

@@ -15,7 +15,9 @@ import streamlit as st
 
 from attnviz.errors import AttnvizError
 from attnviz.figures import attention as attention_figs
+from attnviz.figures import attribution as attribution_figs
 from attnviz.figures import image as figs
+from attnviz.metrics import AGREEMENT_METRICS
 from attnviz.sharing import StateParam
 from attnviz.vision.attribution import METHODS
 from attnviz.vision.images import FORMATS, MAX_IMAGE_BYTES, gallery
@@ -251,3 +253,61 @@ def attribution_page() -> None:
         st.caption("Signed maps: red raises the class's logit, blue lowers it. " + " · ".join(
             f"{out.title}: {', '.join(f'{k}={v}' for k, v in out.settings.items())}" for out in outputs.values()))
         offer_session_file("attribution", dict(outputs))
+    if outputs and handle.is_classifier:
+        _evaluation_section(key, digest, target, data, outputs)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_image_evaluation(model_key: tuple[str, str, str], digest: str, methods: tuple[str, ...], target,
+                            faithfulness: bool, _data: bytes, _outputs: dict):
+    return handle_for(model_key).evaluate(_data, _outputs, faithfulness=faithfulness, steps=FAITHFULNESS_STEPS,
+                                          repeats=FAITHFULNESS_REPEATS)
+
+
+FAITHFULNESS_STEPS, FAITHFULNESS_REPEATS = 20, 5
+
+
+def _evaluation_section(key, digest: str, target, data: bytes, outputs: dict) -> None:
+    """Agreement between the chosen methods over patches, and (on request) their faithfulness."""
+    n_patches = next(iter(outputs.values())).scores.size
+    st.subheader("Agreement and faithfulness")
+    measure = st.toggle("Measure faithfulness", key="image_faithfulness", value=n_patches <= 64,
+                        help="Re-runs the model on up to "
+                             f"{(len(outputs) + FAITHFULNESS_REPEATS) * (10 + 2 * (FAITHFULNESS_STEPS + 1))} images "
+                             "with patches replaced by the mean colour (on by default for at most 64 patches).")
+    try:
+        evaluation = cached_image_evaluation(key, digest, tuple(outputs), target, measure, data, outputs)
+    except AttnvizError as exc:
+        show_error(exc)
+        return
+    if len(outputs) > 1:
+        metric = st.selectbox("Agreement metric", AGREEMENT_METRICS, key="image_agreement_metric",
+                              index=AGREEMENT_METRICS.index("spearman"))
+        matrix = evaluation.matrix(metric).rename(index=METHODS.get, columns=METHODS.get)
+        st.plotly_chart(attribution_figs.agreement_heatmap(matrix, title=f"{metric} over {n_patches} patches "
+                                                                           f"(k = {evaluation.k})"),
+                        width="stretch", key="image_agreement")
+        st.caption("Agreement compares |scores| over every patch (Spearman ρ and Kendall τ: rank correlations; "
+                   "top-k metrics after Krishna et al. 2022).")
+    else:
+        st.info("Choose two or more methods to compare them.")
+    if not measure:
+        return
+    st.caption("Faithfulness: the top-ranked patches (by positive score) are replaced by the processor's mean "
+               "colour (0 after normalisation) and the class's logit is read again. Comprehensiveness: drop when "
+               "the top k% are replaced (higher = more faithful); sufficiency: drop when only they are kept "
+               f"(lower = better); AOPC = mean over k ∈ {{1, 5, 10, 20, 50}}%. Grey: a random ranking of the "
+               f"patches ({FAITHFULNESS_REPEATS} draws).")
+    st.dataframe(evaluation.summary().assign(method=lambda d: d["method"].map(lambda m: METHODS.get(m, m)))
+                 .round(4), hide_index=True, width="stretch")
+    st.plotly_chart(attribution_figs.faithfulness_bars(
+        {METHODS[m]: {**evaluation.eraser[m], **evaluation.curves[m]} for m in evaluation.eraser},
+        baseline={"mean": {**evaluation.random_eraser["mean"], **evaluation.random_curves["mean"]},
+                  "std": {**evaluation.random_eraser["std"], **evaluation.random_curves["std"]}},
+        title="Faithfulness by method (patches replaced by the mean colour)"), width="stretch",
+        key="image_faithfulness_bars")
+    curves = attribution_figs.faithfulness_curves({METHODS[m]: c for m, c in evaluation.curves.items()},
+                                                  baseline=evaluation.random_curves)
+    curves.update_xaxes(title_text="fraction of patches replaced", row=1, col=1)
+    curves.update_xaxes(title_text="fraction of patches restored", row=1, col=2)
+    st.plotly_chart(curves, width="stretch", key="image_faithfulness_curves")

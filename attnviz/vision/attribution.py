@@ -111,7 +111,7 @@ def similarity_occlusion(handle, enc: ImageEncoding, text_inputs: dict) -> tuple
         image_vec = handle.image_embedding(enc.pixel_values)[0]
         full = float(text_vec @ image_vec)
         keep = ~torch.eye(n, dtype=torch.bool, device=enc.pixel_values.device)
-        images = _masked(enc, keep)
+        images = masked_images(enc, keep)
         occluded = torch.cat([handle.image_embedding(images[i:i + _CHUNK]) @ text_vec
                               for i in range(0, n, _CHUNK)])
         special = set(handle.tokenizer.all_special_ids)
@@ -193,7 +193,7 @@ def _patch_sum(pixel_map: torch.Tensor, enc: ImageEncoding) -> np.ndarray:
     return crop.reshape(rows, p, cols, p).sum(dim=(1, 3)).reshape(-1).double().cpu().numpy()
 
 
-def _batched_target(handle, images: torch.Tensor, index: int) -> torch.Tensor:
+def batched_target(handle, images: torch.Tensor, index: int) -> torch.Tensor:
     with torch.inference_mode():
         return torch.cat([_logits(handle, images[i:i + _CHUNK])[:, index] for i in range(0, len(images), _CHUNK)])
 
@@ -217,12 +217,12 @@ def integrated_gradients(handle, enc, index, *, n_steps: int = 32):
             (grad,) = torch.autograd.grad(_logits(handle, path)[:, index].sum(), path)
         total += grad.sum(0)
     scores = _patch_sum((x - baseline)[0] * total / n_steps, enc)
-    ends = _batched_target(handle, torch.cat([x, baseline]), index)
+    ends = batched_target(handle, torch.cat([x, baseline]), index)
     gap = float(scores.sum() - (ends[0] - ends[1]))
     return scores, {"n_steps": n_steps, "baseline": BASELINE, "completeness_gap": gap}
 
 
-def _masked(enc: ImageEncoding, keep: torch.Tensor) -> torch.Tensor:
+def masked_images(enc: ImageEncoding, keep: torch.Tensor) -> torch.Tensor:
     """[k, rows·cols] bool → k images where the patches not kept are the baseline (0)."""
     rows, cols = enc.patch_grid
     p = enc.patch_size
@@ -237,8 +237,8 @@ def _masked(enc: ImageEncoding, keep: torch.Tensor) -> torch.Tensor:
 def occlusion(handle, enc, index):
     n = enc.patch_grid[0] * enc.patch_grid[1]
     keep = ~torch.eye(n, dtype=torch.bool, device=enc.pixel_values.device)
-    occluded = _batched_target(handle, _masked(enc, keep), index)
-    full = _batched_target(handle, enc.pixel_values, index)[0]
+    occluded = batched_target(handle, masked_images(enc, keep), index)
+    full = batched_target(handle, enc.pixel_values, index)[0]
     return (full - occluded).double().cpu().numpy(), {"window": "one patch", "replacement": BASELINE}
 
 
@@ -255,7 +255,7 @@ def shap_patches(handle, enc, index, *, n_samples: int = 256, max_players: int =
 
     def f(masks: np.ndarray) -> np.ndarray:
         on = torch.as_tensor(masks, device=enc.pixel_values.device) > 0.5
-        return _batched_target(handle, _masked(enc, on[:, owner]), index).double().cpu().numpy()
+        return batched_target(handle, masked_images(enc, on[:, owner]), index).double().cpu().numpy()
 
     explainer = shap.KernelExplainer(f, np.zeros((1, n_players)), seed=seed)
     values = np.asarray(explainer.shap_values(np.ones((1, n_players)), nsamples=n_samples, silent=True)).reshape(-1)

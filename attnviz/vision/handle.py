@@ -19,6 +19,7 @@ from ..errors import InputError, ModelLoadError, ResourceError
 from ..models import capture as _capture
 from ..models.loading import VISION_REFUSED, ResolvedName, load_image_processor
 from . import attribution as _attribution
+from . import evaluate as _evaluate
 from .attribution import ImageTextSimilarity
 from .images import ImageEncoding, patch_tokens, prefix_tokens, processor_pixels, read_image
 
@@ -163,6 +164,11 @@ class VisionHandle:
     def attribute(self, image, method: str = "integrated_gradients", *, target=None, **settings):
         """Patch-wise attribution of a class (None: the predicted one); see :mod:`attnviz.vision.attribution`."""
         return _attribution.attribute_image(self, self.encode(image), method, target=target, **settings)
+
+    def evaluate(self, image, attributions: dict, **settings):
+        """Agreement and faithfulness (patches replaced by the baseline) of ``attribute``'s results for ``image``;
+        see :func:`attnviz.vision.evaluate.evaluate_image`."""
+        return _evaluate.evaluate_image(self, self.encode(image), attributions, **settings)
 
     def __repr__(self) -> str:
         return f"VisionHandle({self.name!r}, device={self.device}, dtype={self.dtype})"

@@ -21,10 +21,13 @@ def seen(tmp_path_factory):
 def test_attention_overlay_draws_the_query_row_as_patch_squares(seen):
     shown, result, _ = seen
     fig = figs.attention_overlay(shown, result, 1, 2, query=0)
-    image, heat = fig.data
+    image, heat, patches = fig.data
     assert image.source.startswith("data:image/png;base64,")
     np.testing.assert_allclose(np.asarray(heat.z), query_map(result, 1, 2, 0), rtol=1e-6)
     assert (heat.dx, heat.dy) == (8.0, 8.0) and heat.customdata[3][1] == "r3c1"
+    # one clickable marker per patch at its centre, named like the patch tokens
+    assert patches.customdata[13] == "r3c1" and (patches.x[13], patches.y[13]) == (12.0, 28.0)
+    assert float(patches.text[13]) == pytest.approx(float(heat.z[3][1]), abs=1e-4)
     assert "[REG1]" in fig.layout.title.text  # the weight left on registers is stated
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 
 from tests.helpers import chart_specs, open_page, strings_in
-from tests.vision.tiny import png_bytes, save_tiny
+from tests.vision.tiny import declared_size, png_bytes, save_tiny
 
 VIEWS = ["Per head", "Model view", "Rollout", "Mean attention distance", "Token heatmap"]
 
@@ -24,12 +21,6 @@ def attention_page(vit_key):
     at = open_page(model_key=vit_key)
     assert not at.exception and not at.error, (at.exception, at.error)
     return at
-
-
-def _bomb() -> bytes:
-    png = png_bytes(np.zeros((4, 4, 3), np.uint8))
-    chunk = b"IHDR" + struct.pack(">II", 60_000, 60_000) + png[24:29]
-    return png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -57,7 +48,7 @@ def test_a_gallery_image_and_a_patch_query(attention_page):
 
 HOSTILE = [
     ("notes.png", b"#!/bin/sh\necho not an image", "not a PNG, JPEG or WebP"),
-    ("huge.png", _bomb(), "megapixels"),
+    ("huge.png", declared_size(png_bytes(np.zeros((4, 4, 3), np.uint8)), 60_000, 60_000), "megapixels"),
     ("meta.png", png_bytes(np.zeros((8, 8, 3), np.uint8), Comment="<script>alert(1)</script>"), "metadata"),
 ]
 
@@ -82,7 +73,14 @@ def test_attribution_page_draws_one_overlay_per_method(vit_key):
     at.selectbox(key="image_class").set_value("dog").run()
     assert not at.exception and not at.error
     titles = [strings_in(s) for s in chart_specs(at)]
-    assert len(titles) == 3 and all("class dog" in t for t in titles)
+    assert len(titles) == 6 and all("class dog" in t for t in titles[:3])
+    assert "spearman over 16 patches" in titles[3]  # agreement, then faithfulness (on: 16 patches)
+    assert "Faithfulness by method" in titles[4] and "fraction of patches replaced" in titles[5]
+    summary = at.dataframe[1].value
+    assert list(summary["method"]) == ["Occlusion (patch)", "Saliency (|gradient|)", "Attention rollout",
+                                       "random ranking"]
+    at.toggle(key="image_faithfulness").set_value(False).run()
+    assert not at.exception and not at.error and len(chart_specs(at)) == 4
 
 
 def test_clip_captions_and_a_captioners_words(tmp_path):

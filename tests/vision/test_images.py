@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -13,16 +11,7 @@ from PIL import Image
 from attnviz.errors import InputError
 from attnviz.vision import images
 from attnviz.vision.images import read_image
-from tests.vision.tiny import png_bytes
-
-
-def _declared_size(png: bytes, width: int, height: int) -> bytes:
-    """The same PNG with its header (IHDR) declaring another size, CRC fixed: a decompression-bomb header."""
-    ihdr = png[12:29]  # b"IHDR" + 13 bytes of data
-    data = struct.pack(">II", width, height) + ihdr[12:]
-    chunk = b"IHDR" + data
-    return png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
-
+from tests.vision.tiny import declared_size, png_bytes
 
 RGB = np.arange(12 * 20 * 3, dtype=np.uint8).reshape(12, 20, 3)
 
@@ -54,7 +43,7 @@ def test_other_formats_are_refused():
 
 
 def test_a_huge_png_header_is_refused_before_decoding():
-    bomb = _declared_size(png_bytes(RGB), 100_000, 100_000)  # 10 gigapixels declared in a tiny file
+    bomb = declared_size(png_bytes(RGB), 100_000, 100_000)  # 10 gigapixels declared in a tiny file
     assert len(bomb) < 2000
     with pytest.raises(InputError, match="megapixels"):
         read_image(bomb)

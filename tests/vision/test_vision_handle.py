@@ -18,7 +18,7 @@ from tests.vision.tiny import save_tiny
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("vision")
-    return {family: save_tiny(family, root) for family in ("vit", "deit", "dinov2", "swin")}
+    return {family: save_tiny(family, root) for family in ("vit", "deit", "dinov2", "swin", "siglip")}
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,21 @@ def test_attention_equals_the_models_eager_attentions(dirs, picture, family, pre
     assert again.patch_grid == (4, 4)
 
 
-def test_swin_is_refused_with_the_reason(dirs):
-    with pytest.raises(ModelLoadError, match="windows"):
-        attnviz.load_model(dirs["swin"])
+@pytest.mark.parametrize("family", ["beit", "data2vec-vision"])
+def test_beit_and_data2vec_attention_equals_eager(tmp_path, picture, family):
+    model = attnviz.load_model(save_tiny(family, tmp_path))
+    result = model.attention(picture)
+    assert result.tokens[:2] == ("[CLS]", "r0c0") and result.patch_grid == (4, 4)
+    pixels, _ = processor_pixels(model.processor, read_image(picture))
+    for layer, expected in enumerate(_eager_attentions(tmp_path / family, pixels)):
+        np.testing.assert_allclose(result.attentions[layer], expected, atol=1e-5)
+    assert model.attribute(picture, "occlusion", target=1).scores.shape == (4, 4)
+
+
+@pytest.mark.parametrize(("family", "reason"), [("swin", "windows"), ("siglip", "no \\[CLS\\] token")])
+def test_swin_and_siglip_are_refused_with_the_reason(dirs, family, reason):
+    with pytest.raises(ModelLoadError, match=reason):
+        attnviz.load_model(dirs[family])
 
 
 def test_text_given_to_an_image_model_is_a_clear_error(dirs):

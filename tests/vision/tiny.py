@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +12,22 @@ import torch
 from PIL import Image, PngImagePlugin
 from transformers import (
     AutoTokenizer,
+    BeitConfig,
+    BeitForImageClassification,
     BertConfig,
     BitImageProcessor,
     CLIPConfig,
     CLIPImageProcessor,
     CLIPModel,
+    Data2VecVisionConfig,
+    Data2VecVisionForImageClassification,
     DeiTConfig,
     DeiTForImageClassificationWithTeacher,
     Dinov2WithRegistersConfig,
     Dinov2WithRegistersModel,
+    SiglipConfig,
+    SiglipImageProcessor,
+    SiglipModel,
     SwinConfig,
     SwinModel,
     VisionEncoderDecoderConfig,
@@ -33,7 +42,7 @@ LABELS = {0: "cat", 1: "dog", 2: "boat"}
 
 
 def save_tiny(family: str, root: Path) -> Path:
-    """Save a tiny random ``family`` model ("vit", "deit", "dinov2", "swin") with its processor under ``root``."""
+    """Save a tiny random ``family`` model ("vit", "deit", "dinov2", "swin", "siglip") with its processor under ``root``."""
     torch.manual_seed(0)
     path = root / family
     if family == "vit":
@@ -65,6 +74,19 @@ def save_tiny(family: str, root: Path) -> Path:
         model = VisionEncoderDecoderModel(config)
         processor = ViTImageProcessor(size={"height": 32, "width": 32})
         AutoTokenizer.from_pretrained(default_model_path()).save_pretrained(path)
+    elif family in ("beit", "data2vec-vision"):  # relative position bias in every layer
+        config_cls, model_cls = ((BeitConfig, BeitForImageClassification) if family == "beit" else
+                                 (Data2VecVisionConfig, Data2VecVisionForImageClassification))
+        model = model_cls(config_cls(**COMMON, intermediate_size=64, use_relative_position_bias=True,
+                                     num_labels=3))
+        processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    elif family == "siglip":  # image–text without [CLS] (attention-pooling head): refused
+        model = SiglipModel(SiglipConfig(
+            text_config=dict(vocab_size=128, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                             intermediate_size=64, max_position_embeddings=16),
+            vision_config=dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                               num_attention_heads=4, intermediate_size=64)))
+        processor = SiglipImageProcessor(size={"height": 32, "width": 32})
     elif family == "swin":
         model = SwinModel(SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1], num_heads=[2],
                                      window_size=4))
@@ -84,3 +106,10 @@ def png_bytes(array: np.ndarray, **text: str) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
+
+
+def declared_size(png: bytes, width: int, height: int) -> bytes:
+    """The same PNG with its header (IHDR) declaring another size, CRC fixed: a decompression-bomb header."""
+    data = struct.pack(">II", width, height) + png[24:29]
+    chunk = b"IHDR" + data
+    return png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
