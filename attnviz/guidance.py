@@ -234,9 +234,9 @@ GUIDANCE: dict[str, str] = {
         "Integrated Gradients (Sundararajan et al. 2017) adds up the gradient of f along the straight path from a "
         "baseline (every word replaced by [PAD], special tokens kept) to the input: each token's score is its "
         "share of f(x) − f(baseline), and the scores add up to that difference up to a small completeness gap. "
-        "By default the steps along the path are chosen for you: more points are added where the gradient "
-        "changes fastest until the gap is at most 0.01 (settings: steps_used, tol_reached); with n_steps the "
-        "fixed 50-point rule of captum is used instead. A large gap means the scores do not yet add up: raise "
+        "By default the steps along the path are chosen for you: a 20-point Gauss-Legendre rule first, then "
+        "larger ones (28, 40, …) until the gap is at most 0.01 (settings: steps_used, tol_reached); with "
+        "n_steps alone captum's fixed rule of that many points is used instead (its default is 50). A large gap means the scores do not yet add up: raise "
         "the steps or lower tol."),
     # ------------------------------------------------------------------ heads page
     "leaderboard/table": (

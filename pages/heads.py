@@ -33,13 +33,28 @@ except AttnvizError as exc:
     ui.show_error(exc)
     st.stop()
 ui.guide("heads/importance")
-st.plotly_chart(hfigs.importance_figure(table), width="stretch")
+names = [f"L{r.layer}H{r.head}" for r in table.itertuples()]
+if "heads_ablate" not in st.session_state:  # starts with the three most important heads
+    st.session_state["heads_ablate"] = [f"L{r.layer}H{r.head}" for r in table.nlargest(3, "importance").itertuples()]
+# Clicking cells (or dragging a box) on the heatmap chooses the heads to ablate; a new selection replaces
+# the multiselect's value, which can still be edited by hand afterwards.
+click = st.session_state.get("heads_importance_click")
+points = click["selection"]["points"] if click else []
+picked = sorted({f"{p['y']}{p['x']}" for p in points if f"{p.get('y')}{p.get('x')}" in names},
+                key=names.index)
+if picked and picked != st.session_state.get("heads_picked"):
+    st.session_state["heads_picked"] = picked
+    st.session_state["heads_ablate"] = picked
+st.session_state["heads_ablate"] = [n for n in st.session_state["heads_ablate"] if n in names]
+chosen = st.session_state["heads_ablate"]
+heads = tuple((int(n[1:].split("H")[0]), int(n.split("H")[1])) for n in chosen)
+st.plotly_chart(hfigs.importance_figure(table, selected=heads, clickable=True), width="stretch",
+                on_select="rerun", selection_mode=("points", "box", "lasso"), key="heads_importance_click")
 
 st.subheader("Ablate heads")
-names = [f"L{r.layer}H{r.head}" for r in table.itertuples()]
-top = table.nlargest(3, "importance")
-chosen = st.multiselect("Heads to remove", names, default=[f"L{r.layer}H{r.head}" for r in top.itertuples()],
-                        key="heads_ablate", help="Starts with the three most important heads.")
+chosen = st.multiselect("Heads to remove", names, key="heads_ablate",
+                        help="Click heads on the importance heatmap (shift-click or drag a box for several), or "
+                             "pick them here. Starts with the three most important heads.")
 how = st.radio("Ablation", ["zero", "mean"], horizontal=True, key="heads_how",
                help="zero: the head's output is zeroed; mean: replaced by its mean over the text's positions.")
 heads = tuple((int(n[1:].split("H")[0]), int(n.split("H")[1])) for n in chosen)

@@ -8,15 +8,35 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
-def importance_figure(table: pd.DataFrame) -> go.Figure:
-    """Heatmap [layer × head] of :func:`attnviz.heads.importance` (layer 0 at the top)."""
+def importance_figure(table: pd.DataFrame, *, selected=(), clickable: bool = False) -> go.Figure:
+    """Heatmap [layer × head] of :func:`attnviz.heads.importance` (layer 0 at the top).
+
+    ``selected``: (layer, head) pairs marked with a cross (the heads being ablated). ``clickable``: adds an
+    invisible marker on every cell, because plotly heatmaps report no click or box selection in Streamlit
+    (streamlit/streamlit#8760); a selected marker's x/y are the cell's "H<head>"/"L<layer>" labels.
+    """
     grid = table.pivot(index="layer", columns="head", values="importance").sort_index()
     fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=[f"H{h}" for h in grid.columns], y=[f"L{lay}" for lay in grid.index],
                                colorscale="Viridis", colorbar={"title": "|∂f/∂ξ|"},
                                hovertemplate="%{y} %{x}: %{z:.4f}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
+    if clickable:
+        cells = grid.stack().reset_index()
+        cells.columns = ["layer", "head", "importance"]
+        fig.add_trace(go.Scatter(
+            x=[f"H{h}" for h in cells["head"]], y=[f"L{lay}" for lay in cells["layer"]], mode="markers",
+            name="heads", showlegend=False, customdata=cells["importance"],
+            marker={"symbol": "square", "size": 22, "opacity": 0}, selected={"marker": {"opacity": 0}},
+            unselected={"marker": {"opacity": 0}},
+            hovertemplate="%{y} %{x}: %{customdata:.4f} (click, or drag a box, to ablate)<extra></extra>"))
+    if len(selected):
+        fig.add_trace(go.Scatter(x=[f"H{h}" for _, h in selected], y=[f"L{lay}" for lay, _ in selected],
+                                 mode="markers", name="ablated", showlegend=False, hoverinfo="skip",
+                                 marker={"symbol": "x-thin", "size": 14, "line": {"width": 3, "color": "#e45756"}}))
+    fig.update_xaxes(categoryorder="array", categoryarray=[f"H{h}" for h in grid.columns])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=[f"L{lay}" for lay in grid.index])
     fig.update_layout(height=140 + 26 * len(grid), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      title={"text": "Head importance (Michel et al. 2019)", "font": {"size": 14}})
+                      title={"text": "Head importance (Michel et al. 2019)", "font": {"size": 14}},
+                      clickmode="event+select" if clickable else "event")
     return fig
 
 

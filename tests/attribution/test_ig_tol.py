@@ -1,4 +1,4 @@
-"""Integrated Gradients to a tolerance: the gap it reports is the true gap, each gradient is computed once."""
+"""Integrated Gradients to a tolerance: the gap it reports is the true gap, the first rung runs in one pass."""
 
 import numpy as np
 import pytest
@@ -32,8 +32,9 @@ def test_adaptive_ig_reaches_tol_with_each_gradient_computed_once(default_handle
         hook.remove()
     steps = ours.settings["steps_used"]
     assert ours.settings["tol"] == 1e-2 and ours.settings["tol_reached"]
-    # one row per path point plus f(x), f(baseline), f(x) for the result label: no point evaluated twice
-    assert sum(seen) == steps + 3 and 9 <= steps < 50
+    # one row per path point plus f(x), f(baseline), f(x) for the result label; 20 points in one pass
+    assert sum(seen) == steps + 3 and steps == 20 and ours.settings["rungs"] == [20]
+    assert sorted(seen, reverse=True)[0] == 20
     # the reported gap is the real one: f computed here, independently of the method
     with torch.no_grad():
         f_x = float(ctx.forward_embeds(ctx.embeds)[0])
@@ -51,6 +52,7 @@ def test_tighter_tol_spends_more_steps_and_a_cap_is_reported(ctx):
     tight = run(ctx, "integrated_gradients", tol=1e-3)
     assert loose.settings["steps_used"] < tight.settings["steps_used"]
     assert abs(tight.delta) <= 1e-3 and tight.settings["tol_reached"]
+    assert tight.settings["steps_used"] == sum(tight.settings["rungs"]) and tight.settings["rungs"][0] == 20
     capped = run(ctx, "integrated_gradients", tol=1e-9, n_steps=13)
     assert capped.settings["steps_used"] <= 13 and not capped.settings["tol_reached"]
 
