@@ -147,6 +147,7 @@ elif view == "Head statistics":
         st.download_button("Download head statistics (CSV)", stats.to_csv(index=False), "head_statistics.csv",
                            "text/csv")
 
+ui.exercise_panel("attention", handle, text=text, layer=result.layers[layer_pos], head=head)
 if not ui.presenter_mode():
     with st.expander("Tokens"):
         st.dataframe({"position": list(range(len(result.tokens))), "token": list(result.tokens),

@@ -91,6 +91,7 @@ first = next(iter(shown.values()))
 st.plotly_chart(cfigs.token_score_rows(first.tokens, {method_title(m): a.scores for m, a in shown.items()},
                                        title="Scores by method (each row scaled to its own max |score|)"),
                 width="stretch")
+ui.exercise_panel("attribution", handle, text=text, method=next(iter(attributions)), target=choice)
 
 rows = []
 for m, a in attributions.items():

@@ -425,3 +425,7 @@ with files_tab:
             st.success(f"Loaded a {st.session_state[TRAINER].task.title} model.")
         except AttnvizError as exc:
             ui.show_error(exc)
+
+trainer = st.session_state[TRAINER]  # the Lab's model, built only when an exercise needs an answer
+ui.exercise_panel("lab", None if trainer.config.is_image_model else (lambda: lab_handle(trainer)),
+                  text=trainer.probe_text(), task=trainer.task.name)

@@ -17,6 +17,7 @@ guess, never steer it. Rooms nobody touched for ``ROOM_TTL`` seconds expire.
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -59,7 +60,8 @@ class RoomState:
     joins and guesses), so a follower polls it cheaply and reruns only when the class view changed.
 
     Attributes:
-        exercise: the id of the exercise the teacher started (None: none), ``revealed``: its answer is shown.
+        exercise: the id of the exercise the teacher started (None: none), ``revealed``: its answer is shown;
+            ``exercise_spec``: the record the teacher sent with it (None: none).
         counts: for the current exercise, how many students chose each option (option → count).
     """
 
@@ -70,6 +72,8 @@ class RoomState:
     revealed: bool
     counts: Mapping[str, int]
     members: int
+    exercise_spec: Mapping | None = None
+    """What the teacher sent with the exercise (JSON-able, e.g. the exercise record): students draw it."""
 
 
 class _Room:
@@ -79,6 +83,7 @@ class _Room:
         self.version = 0
         self.view: View | None = None
         self.exercise: str | None = None
+        self.exercise_spec: Mapping | None = None
         self.revealed = False
         self.guesses: dict[str, str] = {}  # member → option, for the current exercise
         self.members: set[str] = set()
@@ -87,7 +92,8 @@ class _Room:
         counts: dict[str, int] = {}
         for option in self.guesses.values():
             counts[option] = counts.get(option, 0) + 1
-        return RoomState(self.code, self.version, self.view, self.exercise, self.revealed, counts, len(self.members))
+        return RoomState(self.code, self.version, self.view, self.exercise, self.revealed, counts, len(self.members),
+                         self.exercise_spec)
 
 
 def normalise_code(text: str) -> str:
@@ -155,11 +161,24 @@ class Rooms:
             room.version += 1
             return True
 
-    def start_exercise(self, code: str, secret: str, exercise: str | None) -> None:
-        """Ask the class ``exercise`` (an id; None ends it): earlier guesses are cleared, the answer hidden."""
+    def start_exercise(self, code: str, secret: str, exercise: str | None, spec: Mapping | None = None) -> None:
+        """Ask the class ``exercise`` (an id; None ends it): earlier guesses are cleared, the answer hidden.
+
+        ``spec`` travels with it to the students (the exercise record as plain JSON values; at most
+        ``MAX_PARAM_CHARS`` characters of JSON).
+        """
+        if spec is not None:
+            try:
+                size = len(json.dumps(spec))
+            except (TypeError, ValueError) as exc:
+                raise RoomError("An exercise must be plain JSON values.") from exc
+            if size > MAX_PARAM_CHARS:
+                raise RoomError("This exercise is too large to share with the room: shorten its text.")
+            spec = json.loads(json.dumps(spec))  # a private copy
         with self._lock:
             room = self._teacher_room(code, secret)
             room.exercise, room.revealed, room.guesses = exercise, False, {}
+            room.exercise_spec = spec if exercise is not None else None
             room.version += 1
 
     def reveal(self, code: str, secret: str) -> None:

@@ -19,6 +19,7 @@ from .caches import (
     cached_words,
     run_audit_with_progress,
 )
+from .exercise import exercise_panel
 from .gallery import comparison_picker, example_picker
 from .jobs import heavy_job
 from .links import app_sidebar, share_state
@@ -46,6 +47,7 @@ __all__ = [
     "TargetChoice", "TargetForm", "app_sidebar", "apply_launch_flags", "cached_attention", "cached_attribution",
     "cached_evaluation", "cached_generated_attribution", "cached_generation", "cached_read_table",
     "cached_shared_target", "cached_target_info", "cached_words", "comparison_picker", "current_model",
+    "exercise_panel",
     "current_model_key", "ensure_entrypoint", "example_picker", "get_model", "guide", "handle_for", "heavy_job",
     "long_attention",
     "mark_entrypoint", "md_code", "md_text", "model_b_key", "model_sidebar", "offer_session_file", "page",

@@ -34,8 +34,11 @@ FOLLOW_KEY = "attnviz_room_follow"  # session_state: a student follows the teach
 SEEN_KEY = "_attnviz_room_seen"  # session_state: the room version this student's page shows
 _JOIN_INPUT = "attnviz_room_join_code"
 _ERROR_KEY = "_attnviz_room_error"
+EX_SEEN_KEY = "_attnviz_room_seen_exercise"  # session_state: (exercise, revealed) this student last saw
+
+
 @st.cache_resource
-def _server_rooms() -> Rooms:
+def server_rooms() -> Rooms:
     """This server's rooms, kept by Streamlit's resource cache: one object for every session, which survives
     Streamlit reloading changed modules (a plain module global would be replaced, losing the open rooms)."""
     return Rooms()
@@ -60,7 +63,7 @@ def room_state() -> RoomState | None:
     if code is None:
         return None
     try:
-        return _server_rooms().get(code)
+        return server_rooms().get(code)
     except RoomError as exc:
         _leave()
         st.session_state[_ERROR_KEY] = str(exc)
@@ -83,14 +86,14 @@ def _leave() -> None:
 
 
 def _open() -> None:
-    code, secret = _server_rooms().open()
+    code, secret = server_rooms().open()
     _leave()
     st.session_state[CODE_KEY], st.session_state[SECRET_KEY] = code, secret
 
 
 def _join() -> None:
     try:
-        member, state = _server_rooms().join(st.session_state.get(_JOIN_INPUT, ""))
+        member, state = server_rooms().join(st.session_state.get(_JOIN_INPUT, ""))
     except RoomError as exc:
         st.session_state[_ERROR_KEY] = str(exc)
         return
@@ -103,7 +106,7 @@ def _close() -> None:
     code_secret = teacher_secret()
     if code_secret is not None:
         try:
-            _server_rooms().close(*code_secret)
+            server_rooms().close(*code_secret)
         except RoomError:
             pass
     _leave()
@@ -137,7 +140,7 @@ def room_sync(page: str, params: list[StateParam]) -> None:
     code_secret = teacher_secret()
     if state is not None and code_secret is not None:
         try:
-            _server_rooms().publish(*code_secret, _view_of(page, params))
+            server_rooms().publish(*code_secret, _view_of(page, params))
         except AttnvizError as exc:
             st.sidebar.warning(safe_message(str(exc)), icon="🏫")
     elif state is not None and state.view is not None and st.session_state.get(FOLLOW_KEY):
@@ -186,10 +189,15 @@ def _room_panel() -> None:
             _close()
             st.rerun(scope="app")
         return
+    exercise_now = (state.exercise, state.revealed)
+    exercise_changed = st.session_state.get(EX_SEEN_KEY, (None, False)) != exercise_now
+    st.session_state[EX_SEEN_KEY] = exercise_now
     if st.session_state.get(FOLLOW_KEY):
         st.caption("Following the teacher. Change anything to explore on your own.")
-        if state.version != st.session_state.get(SEEN_KEY) and state.view is not None:
+        if (state.version != st.session_state.get(SEEN_KEY) and state.view is not None) or exercise_changed:
             st.rerun(scope="app")
+    elif exercise_changed:  # a student exploring alone still gets the teacher's question and the reveal
+        st.rerun(scope="app")
     else:
         st.info("Exploring on your own.", icon="🧭")
         st.button("Back to the teacher", on_click=_back_to_teacher, type="primary", key="attnviz_room_back")
