@@ -13,7 +13,9 @@ workers, each in a fresh process (1 torch thread per process or worker, saliency
 ``--model tiny`` audits a random 2-layer BERT classifier (hidden 32, MiniLM's tokenizer, so the same token
 lengths) instead of the bundled MiniLM: the model's cost falls ~100×, so what is measured is the engines'
 own cost and memory, and a 20,000-row equality check fits in minutes on 2 busy cores. ``--engine-workers``
-picks which Ray runs (default 1 2). Reported: rows/s, peak RSS of the driver (ru_maxrss; the Ray workers are separate processes: their peak is read from
+picks which Ray runs (default 1 2). Then the local engine is killed (SIGKILL) once half its shards are
+written and run again: the resumed run's seconds against the uninterrupted one's (``--no-resume`` skips it).
+Reported: rows/s, peak RSS of the driver (ru_maxrss; the Ray workers are separate processes: their peak is read from
 /proc while the run goes), and whether the reports are the same (aggregates equal, every per-example number
 within 1e-5 of the local run). Ray's overhead per batch: the Ray run's seconds minus the local run's,
 over its actor calls.
@@ -158,6 +160,7 @@ def main() -> int:
     parser.add_argument("--model", default=None,
                         help="--engines: a model directory, or 'tiny' (a random 2-layer BERT); default MiniLM")
     parser.add_argument("--engine-workers", type=int, nargs="*", default=[1, 2], help="--engines: Ray worker counts")
+    parser.add_argument("--no-resume", action="store_true", help="--engines: skip the kill-and-resume run")
     args = parser.parse_args()
     os.environ["BENCH_THREADS"] = str(args.threads)
     if args.memory_child is not None:
@@ -166,7 +169,8 @@ def main() -> int:
     if args.engine_child is not None:
         return engine_child(*args.engine_child, methods=tuple(args.methods), model=args.model)
     if args.engines:
-        return engine_table(args.engines, tuple(args.methods), args.model, tuple(args.engine_workers))
+        return engine_table(args.engines, tuple(args.methods), args.model, tuple(args.engine_workers),
+                            not args.no_resume)
 
     import torch
 
@@ -364,7 +368,7 @@ def same_report(a: Path, b: Path, tol: float = 1e-5) -> str:
     return walk(docs[0], docs[1], "report")
 
 
-def engine_table(sizes, methods, model=None, ray_workers=(1, 2)) -> int:
+def engine_table(sizes, methods, model=None, ray_workers=(1, 2), resume=True) -> int:
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-engines-"))
@@ -392,7 +396,37 @@ def engine_table(sizes, methods, model=None, ray_workers=(1, 2)) -> int:
             print(f"{n:>7} {engine:<7} {workers:>7} {m['seconds']:8.1f} {m['rows_per_s']:8.2f} "
                   f"{m['driver_peak_mb']:10} {m['worker_peak_mb'] or '-':>10} {same[:60]:<14} "
                   f"{os.getloadavg()[0]:5.1f}", flush=True)
+        if resume:
+            killed_and_resumed(tmp, n, data, methods, model)
     return 0
+
+
+def killed_and_resumed(tmp: Path, n: int, data: Path, methods, model) -> None:
+    """The local engine killed with SIGKILL once half its shards are written, then the same command again:
+    the second run's seconds (start-up, shard checks, the missing half) against the uninterrupted run's."""
+    import signal
+
+    out = tmp / f"out-{n}-killed"
+    command = [sys.executable, __file__, "--engine-child", "local", str(data), str(out), "1", "--methods", *methods,
+               *(["--model", model] if model else [])]
+    total = -(-n // ENGINE_CHUNK)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.perf_counter()
+    while len(list((out / "results").glob("part-*.parquet"))) < total // 2 and child.poll() is None:
+        time.sleep(0.1)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    before = time.perf_counter() - started
+    kept = len(list((out / "results").glob("part-*.parquet")))
+    again = subprocess.run(command, capture_output=True, text=True)
+    line = next((ln for ln in reversed(again.stdout.splitlines()) if ln.startswith("{")), None)
+    if line is None:
+        print(f"{n:>7} resume  failed: {again.stderr.strip()[-400:]}", flush=True)
+        return
+    m = json.loads(line)
+    same = same_report(tmp / f"out-{n}-local-1", out) or "yes"
+    print(f"{n:>7} resume        1 {m['seconds']:8.1f}    (killed after {before:.0f} s with {kept}/{total} shards; "
+          f"report same as local: {same[:60]}) {os.getloadavg()[0]:5.1f}", flush=True)
 
 
 if __name__ == "__main__":
