@@ -136,12 +136,12 @@ def compare_rows(reference, candidate, dtype: str, texts=TEXTS, methods=METHODS)
 
 
 def format_table(rows: list[Row]) -> str:
-    lines = [f"{'check':<44} {'dtype':<9} {'value':>12}  {'tolerance':<26} result", "-" * 102]
+    lines = [f"{'check':<52} {'dtype':<9} {'value':>12}  {'tolerance':<26} result", "-" * 110]
     for r in rows:
         value = f"{r.value:.3e}" if isinstance(r.value, float) else str(r.value)
-        lines.append(f"{r.check:<44} {r.dtype:<9} {value:>12}  {r.tolerance:<26} {'PASS' if r.ok else 'FAIL'}")
+        lines.append(f"{r.check:<52} {r.dtype:<9} {value:>12}  {r.tolerance:<26} {'PASS' if r.ok else 'FAIL'}")
     failed = sum(not r.ok for r in rows)
-    lines.append("-" * 102)
+    lines.append("-" * 110)
     lines.append(f"{len(rows) - failed} passed, {failed} failed")
     return "\n".join(lines)
 

@@ -29,9 +29,19 @@ def choose(page, label: str, option: str) -> None:
         page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_gallery_image_overlay_and_a_patch_click(app_url, page, vit_dir):
-    errors = []
+HOSTILE = [
+    ("notes.png", b"#!/bin/sh\necho not an image", "not a PNG, JPEG or WebP"),
+    ("huge.png", declared_size(png_bytes(np.zeros((4, 4, 3), np.uint8)), 60_000, 60_000), "megapixels"),
+    ("meta.png", png_bytes(np.zeros((8, 8, 3), np.uint8), Comment="<script>alert(1)</script>"), "metadata"),
+]
+
+
+def test_overlay_follows_the_gallery_a_patch_click_and_the_query_then_hostile_uploads_show_one_error(
+        app_url, page, vit_dir):
+    """One page load for the whole walk (each fresh load of the app costs a first run)."""
+    errors, dialogs = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(f"{app_url}/?model={quote(vit_dir)}&device=cpu")  # Attention is the app's default page
     wait_for_title(page, "[CLS] → patches · layer 0 · head 0")
     wait_idle(page)
@@ -48,27 +58,13 @@ def test_gallery_image_overlay_and_a_patch_click(app_url, page, vit_dir):
     with rerun_finished(page):
         patches.nth(6).click(force=True)
     wait_for_title(page, "r1c2 → patches · layer 0 · head 0")
-    # the query box follows, and a change there redraws both overlays
+    assert page.get_by_label("Query token (click a patch to pick it)", exact=True).input_value() == "r1c2"
+    # a change of the query box redraws both overlays
     choose(page, "Query token (click a patch to pick it)", "r3c3")
     wait_for_title(page, "r3c3 → patches · layer 0 · mean over heads")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "image_attention_page.png"), full_page=True)
-    assert not errors
-
-
-HOSTILE = [
-    ("notes.png", b"#!/bin/sh\necho not an image", "not a PNG, JPEG or WebP"),
-    ("huge.png", declared_size(png_bytes(np.zeros((4, 4, 3), np.uint8)), 60_000, 60_000), "megapixels"),
-    ("meta.png", png_bytes(np.zeros((8, 8, 3), np.uint8), Comment="<script>alert(1)</script>"), "metadata"),
-]
-
-
-def test_hostile_uploads_show_one_error_and_nothing_else(app_url, page, vit_dir):
-    dialogs = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{app_url}/?model={quote(vit_dir)}&device=cpu")
-    wait_for_title(page, "[CLS] → patches")
-    wait_idle(page)
+    # an upload: each hostile file gets one clear error, no figure and no script
     choose(page, "Image", "Upload your own…")
     page.get_by_text("Choose an image to upload.").wait_for(timeout=SLOW)
     uploader = page.locator("[data-testid='stFileUploader']").filter(has_text="PNG, JPEG or WebP")
@@ -83,4 +79,4 @@ def test_hostile_uploads_show_one_error_and_nothing_else(app_url, page, vit_dir)
         assert page.locator("[data-testid='stException']").count() == 0, name
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "image_hostile_upload.png"), full_page=True)
-    assert not dialogs
+    assert not dialogs and not errors
