@@ -29,7 +29,7 @@ from .attention import AttentionResult
 from .attribution import check_method, prepare_encoded, run
 from .errors import InputError, ResourceError
 from .models import encoding as limits
-from .models.encoding import SPECIAL_KINDS, AttentionSite, Encoding, token_kinds
+from .models.encoding import SPECIAL_KINDS, AttentionSite, Encoding, token_kinds, writable_ids
 from .models.targets import NextTokenTarget
 from .serialise import Serialisable, serialisable, upgrade_legacy_v1
 
@@ -192,6 +192,7 @@ def generate(handle, prompt: str, *, max_new_tokens: int = 20, do_sample: bool =
             past = getattr(out, "cache", None)
             past = getattr(out, "past_key_values", None) if past is None else past
         logits = out.logits[0, -1].float()
+        logits = logits[:writable_ids(handle.tokenizer, logits.shape[-1])]  # ids the tokenizer can write
         probs = torch.softmax(logits, dim=-1)
         if do_sample:
             scaled = logits / float(temperature)

@@ -22,6 +22,9 @@ What is compared, and the tolerances (stated once, here):
                 config into a temporary directory, 224 px, 16-px patches, 196 patches): parameters and pixels
                 on the device, attention of two images (the attention tolerances above), IG, saliency and
                 occlusion patch scores and the class logit (the score and f(x) tolerances above)
+    GQA         a random grouped-query Llama (8 query heads over 2 key/value heads, the bundled tokenizer)
+                saved to a temporary directory: the same placement and comparisons, its key/value groups
+                named, and, where accelerate is installed, the model spread with device_map="auto"
     long        the bounded-memory path (attnviz.bounded) on bench_long's random Llama-style model: at
                 2,048 tokens one fetched head and the pooled tiles against the CPU's (the attention
                 tolerances above); at --long tokens (default 8,192) the time to the summaries and the peak
@@ -31,6 +34,7 @@ What is compared, and the tolerances (stated once, here):
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -150,6 +154,51 @@ def exit_code(rows: list[Row]) -> int:
     return 0 if rows and all(r.ok for r in rows) else 1
 
 
+def gqa_model_dir(folder: Path) -> Path:
+    """A random Llama with grouped-query attention (8 query heads, 2 key/value heads), saved with a tokenizer."""
+    import transformers
+
+    from attnviz.models.loading import default_model_path
+
+    config = transformers.LlamaConfig(vocab_size=30522, hidden_size=128, intermediate_size=344, num_hidden_layers=4,
+                                      num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512)
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(config).eval().save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(str(default_model_path())).save_pretrained(folder)
+    return folder
+
+
+def gqa_rows(device: str, dtype: str, folder: Path, texts=TEXTS, methods=METHODS) -> list[Row]:
+    """The GQA model on ``device`` in ``dtype`` (and spread by device_map="auto" where accelerate is installed)
+    against itself on the CPU in float32."""
+    from dataclasses import replace
+
+    import attnviz
+
+    reference = attnviz.load_model(folder, device="cpu")
+    kind = torch.device(device).type
+    rows = []
+    candidates = [("", lambda: attnviz.load_model(folder, device=device, dtype=dtype))]
+    if importlib.util.find_spec("accelerate") is not None:
+        candidates.append((" (device_map=auto)" if kind != "cpu" else " (device_map=cpu)",
+                           lambda: attnviz.load_model(folder, device=device, dtype=dtype,
+                                                      device_map="auto" if kind != "cpu" else "cpu")))
+    for label, load in candidates:
+        try:
+            candidate = load()
+        except attnviz.AttnvizError as exc:
+            rows.append(Row(f"GQA load{label}", dtype, type(exc).__name__, "loads", False))
+            continue
+        groups = candidate.kv_groups
+        meta = candidate.attention(texts[0]).meta.get("kv_groups")
+        ok = groups == ((0, 1, 2, 3), (4, 5, 6, 7)) and meta == [list(g) for g in groups]
+        rows.append(Row(f"GQA key/value groups{label}", dtype, str(len(groups or ())), "2 groups of 4", ok))
+        found = placement_rows(candidate, kind, dtype) + compare_rows(reference, candidate, dtype, texts, methods)
+        rows += [replace(r, check=f"GQA {r.check}{label}") for r in found]
+        del candidate
+    return rows
+
+
 def long_context_rows(device: str, dtype: str, n_long: int, n_compare: int = 2048) -> list[Row]:
     """The bounded path on ``device`` in ``dtype``: a fetched head and the tiles vs the CPU's; time and peak."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -232,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", type=int, default=8192, help="tokens of the long-context run (0: skip it)")
     parser.add_argument("--vision", default="random", help="image classifier directory or hub id for the vision "
                         "checks; 'random' (default): a random ViT-Tiny-sized one; 'none': skip them")
+    parser.add_argument("--no-gqa", action="store_true", help="skip the grouped-query attention model")
     args = parser.parse_args(argv)
 
     device = args.device or gpu_device()
@@ -271,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 rows += vision_rows(vision_reference, image_model, kind, dtype)
                 del image_model
+        if not args.no_gqa:
+            with tempfile.TemporaryDirectory() as folder:
+                rows += gqa_rows(device, dtype, gqa_model_dir(Path(folder)))
         del candidate
         if kind == "cuda":
             torch.cuda.empty_cache()

@@ -62,3 +62,12 @@ def test_gpu_matches_cpu():
     if check.gpu_device() is None:
         pytest.skip("no CUDA or MPS device")
     assert check.main([]) == 0
+
+
+def test_the_gqa_model_check_passes_against_itself_on_the_cpu(tmp_path):
+    """The grouped-query model part of the script as a CPU dry run (float32 vs float32, one quick method)."""
+    check = _module()
+    rows = check.gqa_rows("cpu", "float32", check.gqa_model_dir(tmp_path), texts=["The cat sat on the mat."],
+                          methods={"saliency": {}})
+    assert any(r.check.startswith("GQA key/value groups") for r in rows)
+    assert check.exit_code(rows) == 0, check.format_table(rows)

@@ -231,6 +231,15 @@ def replacement_id(tokenizer, baseline: str = "pad") -> int:
     return 0
 
 
+def writable_ids(tokenizer, n_logits: int) -> int:
+    """How many of a model's ``n_logits`` output ids the tokenizer can write: models pad their vocabulary
+    (Qwen2: 151,936 rows for 151,665 tokens), and an id past the tokenizer has no token to show or feed back."""
+    try:
+        return max(1, min(len(tokenizer), int(n_logits)))
+    except TypeError:
+        return int(n_logits)
+
+
 def pad_token_id(tokenizer) -> int:
     """What fills padded positions (never attended to): pad, else end-of-sequence, else unk, else 0."""
     tok = tokenizer

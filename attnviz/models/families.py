@@ -26,8 +26,12 @@ REFUSED: dict[str, str] = {
 EAGER_ONLY: dict[str, str] = {
     "diffllama": "differential attention (the difference of two softmax maps)",
     "bigbird_pegasus": "block-sparse attention",
-    "granite_swa": "its sliding-window layers are not all reported through the interface",
-    "granitemoe_swa": "its sliding-window layers are not all reported through the interface",
+    # Not the sliding windows: both layer types report through the interface. Their learnt attention sink
+    # scales the output after the softmax (·sigmoid(logsumexp − sink)), and their eager weights are the softmax
+    # before it (rows sum to 1); attnviz's sink path (GPT-OSS) shows the weights with the sink's share taken out
+    # (rows sum to that sigmoid), the same output but other numbers. Eager keeps the family's own convention.
+    "granite_swa": "its attention sink scales the output after the softmax: its eager weights exclude the sink",
+    "granitemoe_swa": "its attention sink scales the output after the softmax: its eager weights exclude the sink",
 }
 
 

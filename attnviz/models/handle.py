@@ -7,6 +7,7 @@ Attention weights are captured per thread through :mod:`attnviz.models.capture`.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import os
 import threading
@@ -375,7 +376,8 @@ def _max_length(tokenizer, config) -> int:
 
 def load_model(name: str | os.PathLike | None = None, *, device: str | None = None, dtype: str | None = None,
                revision: str | None = None, trust_remote_code: bool | None = None,
-               offline: bool = False, policy: ModelPolicy | None = None) -> ModelHandle:
+               offline: bool = False, policy: ModelPolicy | None = None,
+               device_map: str | dict | None = None) -> ModelHandle:
     """Load a model by hub id or directory (``None``: the bundled all-MiniLM-L6-v2, fully offline).
 
     Args:
@@ -387,6 +389,10 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         offline: never reach the hub, whatever HF_HUB_OFFLINE says (the local cache and directories only).
         policy: which models may load; None reads the operator's settings (:mod:`attnviz.operator`:
             allowed hub ids, model roots, size limit), which restrict nothing unless set.
+        device_map: a model too big for one GPU: "auto" (or "balanced", "sequential", a
+            {module: device} dict) spreads its layers over the GPUs (and CPU) through accelerate, which
+            must be installed. Inputs go to the embedding's device; every result comes back on the CPU.
+            ``device`` is then only used to check ``dtype``.
 
     Raises:
         InputError: a malformed name, device or dtype.
@@ -407,6 +413,8 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
     if refused:
         raise ModelLoadError(f"attnviz does not support '{resolved.display_name}' ({config.model_type}): {refused}")
     if is_vision_config(config):  # an image model: its own handle (attnviz.vision.handle)
+        if device_map is not None:
+            raise InputError("device_map applies to text models; load an image model with device=... instead.")
         return _vision.load_vision_model(resolved, config, device=dev, dtype=torch_dtype, revision=revision,
                                          trust_remote_code=trc, offline=offline)
     eager_reason = _families.eager_only(getattr(config, "model_type", ""))
@@ -417,7 +425,7 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"Could not load a tokenizer for '{resolved.display_name}': {exc}") from exc
     kwargs = dict(revision=revision, trust_remote_code=trc, use_safetensors=True, dtype=torch_dtype,
-                  local_files_only=offline)
+                  local_files_only=offline, **_device_map_kwargs(device_map))
     try:
         try:
             implementation = "eager" if eager_reason else _capture.IMPLEMENTATION
@@ -442,7 +450,10 @@ def load_model(name: str | os.PathLike | None = None, *, device: str | None = No
         if trc:
             raise remote_code_failed(resolved.display_name, exc) from exc
         raise ModelLoadError(_load_failed(resolved.display_name, exc)) from exc
-    model.to(dev)
+    if device_map is None:
+        model.to(dev)
+    else:
+        dev = _placed_device(model, resolved.display_name)
     handle = ModelHandle(model, tokenizer, name=resolved.display_name, kind=model_kind(config),
                          pooling=sentence_pooling(resolved, revision, offline), device=dev,
                          sentence_max_length=sentence_max_length(resolved, revision, offline))
@@ -465,6 +476,32 @@ def from_pretrained_model(model, tokenizer, *, name: str | None = None, pooling:
     dev = next(model.parameters()).device
     return ModelHandle(model, tokenizer, name=name or getattr(model.config, "_name_or_path", "custom") or "custom",
                        kind=model_kind(model.config), pooling=pooling, device=dev)
+
+
+def _device_map_kwargs(device_map) -> dict:
+    """``device_map`` for from_pretrained, checked: accelerate must be importable to place the layers."""
+    if device_map is None:
+        return {}
+    if not isinstance(device_map, (str, dict)) or (isinstance(device_map, str) and not device_map.strip()):
+        raise InputError("device_map must be 'auto', 'balanced', 'sequential', a device name or a "
+                         "{module: device} dict.")
+    if importlib.util.find_spec("accelerate") is None:  # transformers places the layers through it
+        raise ModelLoadError("device_map needs the 'accelerate' package: `pip install accelerate` (or load the "
+                             "model on one device with device=...).")
+    return {"device_map": device_map}
+
+
+def _placed_device(model, name: str) -> torch.device:
+    """Where a model spread by ``device_map`` takes its inputs: its input embedding's device.
+
+    accelerate's hooks move activations between the layers' devices and the outputs back to the inputs'
+    device. Layers offloaded to disk or left on the meta device are refused (their weights are not loaded).
+    """
+    placed = set(map(str, (getattr(model, "hf_device_map", None) or {}).values()))
+    if placed & {"disk", "meta"}:
+        raise ResourceError(f"{name} does not fit in the devices' memory: device_map put layers on disk, "
+                            "which attnviz does not run. Use more GPUs, half precision or a smaller model.")
+    return model.get_input_embeddings().weight.device
 
 
 def _load_failed(name: str, exc: Exception) -> str:

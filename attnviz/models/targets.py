@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from .encoding import SPECIAL_KINDS, check_text, pad_batch, pad_token_id
+from .encoding import SPECIAL_KINDS, check_text, pad_batch, pad_token_id, writable_ids
 
 OUTPUTS = ("probability", "log_probability", "logit")
 
@@ -42,9 +42,9 @@ class ClassTarget:
 class ZeroShotTarget:
     """Zero-shot classification with a sentence-embedding model.
 
-    z_c = cos(e(x), ē_c) where e is the mean-pooled, L2-normalised embedding (exactly what
-    sentence-transformers' ``encode`` returns) and ē_c the normalised mean embedding of the label's
-    descriptions; p(c|x) = softmax_c(z_c / temperature). ``output="similarity"`` explains z_c itself.
+    z_c = cos(e(x), ē_c) where e is the L2-normalised embedding pooled as the checkpoint's sentence-transformers
+    Pooling config says (mean unless it names the cls or last token: what its ``encode`` returns) and ē_c
+    the normalised mean embedding of the label's descriptions; p(c|x) = softmax_c(z_c / temperature). ``output="similarity"`` explains z_c itself.
     """
 
     labels: tuple[tuple[str, tuple[str, ...]], ...] = SENTIMENT_LABELS
@@ -225,6 +225,18 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return F.normalize(pooled, p=2, dim=-1)
 
 
+def sentence_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str | None) -> torch.Tensor:
+    """Normalised sentence embedding pooled as the checkpoint says (``handle.pooling``, read from its
+    sentence-transformers Pooling config): "cls" (first token), "last" (last unmasked token, right padding),
+    else the mean over unmasked tokens."""
+    if pooling == "cls":
+        return F.normalize(hidden[:, 0], p=2, dim=-1)
+    if pooling == "last":
+        last = (attention_mask.sum(1) - 1).clamp(min=0).to(hidden.device)
+        return F.normalize(hidden[torch.arange(hidden.shape[0], device=hidden.device), last], p=2, dim=-1)
+    return mean_pool(hidden, attention_mask)
+
+
 def sentence_embedding(handle, texts: list[str]) -> torch.Tensor:
     """[len(texts), d] normalised embeddings, batched, no gradient."""
     tok = handle.tokenizer  # padded here, not by the tokenizer: one without a pad token (GPT-2) works too
@@ -232,7 +244,7 @@ def sentence_embedding(handle, texts: list[str]) -> torch.Tensor:
     rows = [{k: enc[k][i] for k in ("input_ids", "token_type_ids") if k in enc} for i in range(len(texts))]
     enc = pad_batch(rows, handle.device, pad_token_id(tok))
     out, _ = handle.forward(enc, need_weights=False)
-    return mean_pool(last_hidden(out), enc["attention_mask"]).float()
+    return sentence_pool(last_hidden(out), enc["attention_mask"], getattr(handle, "pooling", None)).float()
 
 
 def last_hidden(outputs) -> torch.Tensor:
@@ -351,7 +363,7 @@ def _zero_shot_head(handle, target: ZeroShotTarget) -> LabelHead:
     temperature, output = float(target.temperature), target.output
 
     def similarities(outputs, attention_mask):
-        return mean_pool(last_hidden(outputs), attention_mask).float() @ anchors.T
+        return sentence_pool(last_hidden(outputs), attention_mask, getattr(handle, "pooling", None)).float() @ anchors.T
 
     def value(outputs, attention_mask, index):
         z = similarities(outputs, attention_mask)
@@ -398,7 +410,7 @@ def _bind_similarity(handle, target: SimilarityTarget, fixed) -> Scorer:
     anchor = sentence_embedding(handle, [reference])[0]
 
     def fn(outputs, attention_mask, _ids=None, _index=None):
-        return mean_pool(last_hidden(outputs), attention_mask).float() @ anchor
+        return sentence_pool(last_hidden(outputs), attention_mask, getattr(handle, "pooling", None)).float() @ anchor
 
     return Scorer(handle, target, f"cos(e(x), e(“{reference[:60]}”))", "similarity", fn, fixed,
                   is_probability=False)
@@ -431,6 +443,7 @@ def _bind_masked(handle, target: MaskedTokenTarget, encoding, fixed) -> Scorer:
         raise InputError(f"Put the mask token {tok.mask_token or '[MASK]'} in the text where a word is to be predicted.")
     position = ids.index(tok.mask_token_id)
     logits = _probe(handle, encoding).logits[0, position]
+    logits = logits[:writable_ids(tok, logits.shape[-1])]  # the prediction among tokens the tokenizer has
     index = int(logits.argmax()) if target.token is None else _token_id(handle, target.token)
     word = tok.convert_ids_to_tokens(index)
     output, mask_id = target.output, tok.mask_token_id
@@ -459,9 +472,11 @@ def _bind_next(handle, target: NextTokenTarget, encoding, fixed) -> Scorer:
             raise InputError(f"Token id {target.token_id} does not exist: this model has {logits.shape[-1]} tokens.")
         index = int(target.token_id)
     else:
-        index = int(logits.argmax()) if target.token is None else _token_id(handle, target.token)
+        index = int(logits[:writable_ids(tok, logits.shape[-1])].argmax()) if target.token is None else _token_id(
+            handle, target.token)
     word = tok.convert_ids_to_tokens(index)
     output = target.output
+    logits = logits[:writable_ids(tok, logits.shape[-1])]  # the top five shown: tokens the tokenizer has
 
     def fn(outputs, attention_mask, _ids=None, _index=None):
         last = attention_mask.sum(-1) - 1  # right padding: the last real token predicts the next one

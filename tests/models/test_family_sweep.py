@@ -1,5 +1,5 @@
 """Every text family transformers knows, as a tiny random model: attention equals the model's own eager
-weights and integrated gradients gives finite scores, or the family is refused with a reason.
+weights and integrated gradients and SHAP give finite scores, or the family is refused with a reason.
 
 The families come from transformers' auto mappings (tests/models/sweep_configs.py); those that are not
 plain text models or do not build as tiny models are skipped with their reason (read from the record in
@@ -8,6 +8,8 @@ tiny models are fastest that way.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
@@ -55,6 +57,9 @@ KNOWN_GAPS: dict[str, str] = {
     "glm_ocr_text": "tiny config: mrope sections", "qwen2_vl_text": "tiny config: mrope sections",
     "qwen2_5_vl_text": "tiny config: mrope sections",
 }
+#: SHAP's model evaluations per family: a few tree levels, enough to run every batch shape
+SHAP_EVALS = 16
+SHAP_SECONDS: list[float] = []  # what SHAP adds to the sweep (printed by test_sweep_counts)
 COUNTS: dict[str, list[str]] = {"tried": [], "equal": [], "eager_path": [], "refused": [], "skipped": [],
                                 "known_gaps": [], "skips_recorded": []}
 
@@ -127,6 +132,10 @@ def test_family(model_type, sweep_tokenizer, tmp_path):
         return
     scores = handle.attribute(text, "integrated_gradients", n_steps=4).scores
     assert len(scores) == len(enc.tokens) and np.isfinite(scores).all()
+    started = time.perf_counter()  # SHAP deletes tokens: right-padded batches of every length, per family
+    scores = handle.attribute(text, "shap", max_evals=SHAP_EVALS).scores
+    SHAP_SECONDS.append(time.perf_counter() - started)
+    assert len(scores) == len(enc.tokens) and np.isfinite(scores).all()
 
 
 def test_sweep_counts():
@@ -137,5 +146,6 @@ def test_sweep_counts():
     if not COUNTS["skips_recorded"]:
         print("family sweep: tests/models/sweep_skips.json does not match this transformers/sweep_configs.py;"
               " every family was decided live (slower). Rewrite it: python -m tests.models.sweep_configs")
-    print("family sweep:", summary, "eager path:", COUNTS["eager_path"], "refused:", COUNTS["refused"])
+    print("family sweep:", summary, "eager path:", COUNTS["eager_path"], "refused:", COUNTS["refused"],
+          f"SHAP: {len(SHAP_SECONDS)} families, {sum(SHAP_SECONDS):.1f} s")
     assert summary["equal"] >= 40

@@ -212,3 +212,77 @@ def test_a_tokenizer_without_pad_works_in_batches_and_stays_unchanged(tmp_path):
     both = sentence_embedding(base, texts).numpy()
     for j, text in enumerate(texts):
         np.testing.assert_allclose(both[j], sentence_embedding(base, [text]).numpy()[0], atol=1e-5)
+
+
+# ------------------------------------------------------------------ big models: device_map
+def test_device_map_without_accelerate_is_a_clear_error(llama_dir, monkeypatch):
+    import sys
+
+    from attnviz.errors import ModelLoadError
+
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # as if it were not installed
+    with pytest.raises(ModelLoadError, match="pip install accelerate"):
+        attnviz.load_model(llama_dir, device_map="auto")
+    with pytest.raises(InputError, match="device_map"):
+        attnviz.load_model(llama_dir, device_map=3)
+
+
+def test_a_model_spread_by_device_map_gives_the_same_results(llama_dir, llama, rng):
+    """The accelerate path (hooks between layers, outputs back on the inputs' device) on CPU devices: a
+    hand-written split per module and "auto" give the single-device results."""
+    pytest.importorskip("accelerate")
+    split = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu",
+             "model.layers.1": "cpu", "model.norm": "cpu", "lm_head": "cpu"}
+    text = random_sentence(rng, 6)
+    reference = llama.attention(text).attentions
+    ig = llama.attribute(text, "integrated_gradients", n_steps=4).scores
+    for device_map in (split, "auto"):
+        spread = attnviz.load_model(llama_dir, device_map=device_map)
+        assert spread.device.type == "cpu"  # (transformers keeps no hf_device_map for a one-device map)
+        np.testing.assert_allclose(spread.attention(text).attentions, reference, atol=1e-6)
+        np.testing.assert_allclose(spread.attribute(text, "integrated_gradients", n_steps=4).scores, ig, atol=1e-6)
+
+
+# ------------------------------------------------------------------ sentence-transformers pooling
+def _sentence_transformers_dir(path, family: str, arch: str, pooling: dict, max_seq_length: int = 16):
+    config = transformers.CONFIG_MAPPING[family](hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                                 intermediate_size=64, vocab_size=200)
+    torch.manual_seed(0)
+    getattr(transformers, arch)(config).save_pretrained(path)
+    small_tokenizer().save_pretrained(path)
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+               {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+    (path / "modules.json").write_text(json.dumps(modules))
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, **pooling}))
+    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length}))
+    return path
+
+
+@pytest.mark.parametrize(("family", "arch", "mode"), [("mpnet", "MPNetModel", "cls"),
+                                                      ("deberta-v2", "DebertaV2Model", "mean")])
+def test_sentence_transformers_pooling_is_read_from_the_checkpoint(tmp_path, family, arch, mode):
+    from attnviz.models.targets import sentence_embedding
+
+    flags = {"pooling_mode_cls_token": mode == "cls", "pooling_mode_mean_tokens": mode == "mean"}
+    handle = attnviz.load_model(_sentence_transformers_dir(tmp_path, family, arch, flags))
+    assert handle.pooling == mode and handle.readout == mode and handle.sentence_max_length == 16
+    texts = ["the cat sat on the mat", "a dog"]
+    model = getattr(transformers, arch).from_pretrained(tmp_path).eval()
+    for text, got in zip(texts, sentence_embedding(handle, texts).numpy()):  # padded together, read alone
+        enc = handle.tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            hidden = model(**enc).last_hidden_state[0]
+        pooled = hidden[0] if mode == "cls" else hidden.mean(0)
+        np.testing.assert_allclose(got, (pooled / pooled.norm()).numpy(), atol=1e-5)
+
+
+def test_last_token_pooling_reads_each_rows_last_real_token():
+    from attnviz.models.targets import sentence_pool
+
+    hidden = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2) + 1
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    got = sentence_pool(hidden, mask, "last")
+    np.testing.assert_allclose(got[0], hidden[0, 2] / hidden[0, 2].norm(), rtol=1e-6)
+    np.testing.assert_allclose(got[1], hidden[1, 1] / hidden[1, 1].norm(), rtol=1e-6)
