@@ -172,7 +172,11 @@ class LongAttentionResult(Serialisable):
         step = _chunk_rows(1, n)
         idx, val = np.empty((n, k), np.int32), np.empty((n, k), np.float32)
         for start in range(0, n, step):
-            top = kept.rows([head], slice(start, min(n, start + step)))[0, 0].topk(k, dim=-1)  # full rows
+            # causal: the keys after the chunk's last row weigh 0 (left out; put back as zeros if fewer than k)
+            w = kept.rows([head], slice(start, min(n, start + step)), trim=True)[0, 0]
+            if w.shape[1] < k:
+                w = torch.nn.functional.pad(w, (0, k - w.shape[1]))
+            top = w.topk(k, dim=-1)
             idx[start:start + step], val[start:start + step] = top.indices.cpu().numpy(), top.values.cpu().numpy()
         return idx, val
 
