@@ -189,3 +189,16 @@ def test_fast_and_general_row_paths_give_the_same_summaries(long_case, monkeypat
         np.testing.assert_allclose(getattr(fast, name), getattr(general, name), atol=1e-3, err_msg=name)
     np.testing.assert_allclose(fast.stats, general.stats, atol=1e-4)
     assert (fast.top_keys == general.top_keys).mean() > 0.99  # ties may break either way
+
+
+def test_pooled_window_equals_block_average_of_the_window(long_case):
+    """The heatmap's cells, pooled chunk by chunk, are block_average of the full window (max and mean)."""
+    from attnviz.figures.attention import block_average
+
+    _, result, eager = long_case
+    for rows, cols, side in ((slice(None), slice(None), 100), (slice(37, 900), slice(5, 700), 64),
+                             (slice(10, 60), slice(None), 512)):
+        for how in ("max", "mean"):
+            got = result.pooled_window(2, 3, rows, cols, side=side, how=how)
+            np.testing.assert_allclose(got, block_average(eager[2, 3][rows, cols], side, how), atol=1e-6,
+                                       err_msg=f"{rows} {cols} {how}")

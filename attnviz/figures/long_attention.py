@@ -36,13 +36,17 @@ def long_model_view(result: LongAttentionResult, *, how: str = "max", selected=N
 
 
 def long_heatmap(matrix: np.ndarray, *, first_row: int = 0, first_col: int = 0, how: str = "max",
-                 title: str = "", side: int = HEATMAP_SIDE) -> go.Figure:
+                 title: str = "", side: int = HEATMAP_SIDE, shape: tuple[int, int] | None = None) -> go.Figure:
     """[q, k] weights (a head or a window of it) downsampled to ≤ side × side cells by ``how`` (see POOLING).
 
-    Axes are token positions (the first token of each cell).
+    Axes are token positions (the first token of each cell). ``shape``: ``matrix`` is already downsampled
+    (``LongAttentionResult.pooled_window``) from a window of that many query × key tokens.
     """
-    nq, nk = matrix.shape
-    small = block_average(matrix, side, how)
+    if shape is None:
+        nq, nk = matrix.shape
+        small = block_average(matrix, side, how)
+    else:
+        (nq, nk), small = shape, np.asarray(matrix, dtype=np.float32)
     rows = np.linspace(0, nq, small.shape[0] + 1).astype(int) + first_row
     cols = np.linspace(0, nk, small.shape[1] + 1).astype(int) + first_col
     fig = go.Figure(go.Heatmap(

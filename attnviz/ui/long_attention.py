@@ -15,7 +15,13 @@ from attnviz import bounded
 from attnviz.attention import HEAD_STAT_COLUMNS, READOUTS
 from attnviz.bounded import LongAttentionResult
 from attnviz.figures import attention as figs
-from attnviz.figures.long_attention import POOLING, long_heatmap, long_model_view, text_view_html
+from attnviz.figures.long_attention import (
+    HEATMAP_SIDE,
+    POOLING,
+    long_heatmap,
+    long_model_view,
+    text_view_html,
+)
 
 from .models import handle_for
 from .session_files import offer_session_file
@@ -84,8 +90,9 @@ def show_long_attention(handle, result: LongAttentionResult) -> None:
                                 key="attention_long_rows")
         keys = st.toggle("Only keys up to the last row shown", value=result.causal, key="attention_long_keys")
         cols = slice(0, last + 1) if keys else slice(None)
-        matrix = result.window(layer, head, slice(first, last + 1), cols)
-        st.plotly_chart(long_heatmap(matrix, first_row=first, how=how,
+        small = result.pooled_window(layer, head, slice(first, last + 1), cols, side=HEATMAP_SIDE, how=how)
+        shape = (last + 1 - first, len(range(n)[cols]))
+        st.plotly_chart(long_heatmap(small, first_row=first, how=how, shape=shape,
                                      title=f"Layer {layer} · head {head} — tokens {first}–{last} ({how})"),
                         width="stretch")
     elif view == "Text":
