@@ -23,6 +23,7 @@ from attnviz.lab.stepthrough import RESCORE, rescore, step_through
 from attnviz.lab.tasks import TASKS
 from attnviz.lab.textlm import TEXT_TASKS, train_text_model
 from attnviz.lab.train import RECIPES, Trainer
+from attnviz.lab.vision_adapter import vision_handle_from_trainer
 from attnviz.sharing import StateParam
 
 TRAINER, RUNNING, LAB_HANDLE, CIRCUITS = "lab_trainer", "lab_running", "lab_handle", "lab_circuits"
@@ -273,6 +274,13 @@ with train_tab:
         right.plotly_chart(lfigs.snapshot_grid(shown, tokens), width="stretch", key="lab_grid")
 
     training_panel()
+
+    if trainer.config.is_image_model and st.button(
+            "Open on the Attention and Attribution pages", key="lab_open_image",
+            help="A frozen copy of this digits ViT becomes this session's model: the image pages show its "
+                 "attention over [CLS] and the patches, and which patches made it choose a digit."):
+        ui.use_session_model(vision_handle_from_trainer(trainer), f"Lab: digits ViT (step {trainer.step})")
+        st.switch_page("pages/attention.py")
 
     if not is_image and trainer.task.kind == "text":
         with st.expander("Try it: type a task", expanded=False):

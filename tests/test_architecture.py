@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("results", ("attnviz.attention", "attnviz.bounded", "attnviz.metrics", "attnviz.vision.maps")),
     ("attribution", ("attnviz.attribution", "attnviz.vision.attribution", "attnviz.vision.evaluate")),
     ("handle", ("attnviz.models.handle", "attnviz.vision.handle")),
-    ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.heads", "attnviz.patching",
+    ("features", ("attnviz.diff", "attnviz.generation", "attnviz.bias", "attnviz.lab", "attnviz.lab.vision_adapter", "attnviz.heads", "attnviz.patching",
                   "attnviz.sharing", "attnviz.session", "attnviz.examples", "attnviz.guidance",
                   "attnviz.classroom")),
     ("figures", ("attnviz.figures",)),

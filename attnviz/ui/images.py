@@ -44,14 +44,25 @@ def image_model_chosen() -> bool:
         return False
 
 
+def model_gallery(handle) -> dict:
+    """{name: path or bytes}: the model's own pictures when it has some (the Lab's digits), else the bundled gallery."""
+    own = getattr(handle, "gallery", None)
+    return own() if callable(own) else gallery()
+
+
 def _pick_image(page_name: str) -> tuple[str, bytes] | None:
     """(label, file bytes) from the gallery or an upload; None (after a message) when there is none yet."""
-    names = list(gallery()) + [UPLOAD]
+    pictures = model_gallery(handle_for(current_model_key()))
+    names = list(pictures) + [UPLOAD]
+    if st.session_state.get(f"{page_name}_image") not in names:  # another model's gallery was shown before
+        st.session_state[f"{page_name}_image"] = names[0]
     choice = st.selectbox("Image", names, key=f"{page_name}_image",
                           help="Gallery images are bundled with attnviz (see assets/images/README.md for their "
-                               "licences) and travel in links; an uploaded image stays in this session.")
+                               "licences; the Lab's digits come from scikit-learn's digits dataset) and travel "
+                               "in links; an uploaded image stays in this session.")
     if choice != UPLOAD:
-        return choice, gallery()[choice].read_bytes()
+        picture = pictures[choice]
+        return choice, picture if isinstance(picture, bytes) else picture.read_bytes()
     upload = st.file_uploader(f"PNG, JPEG or WebP, at most {MAX_IMAGE_BYTES // 2**20} MB",
                               type=[f.lower() for f in FORMATS] + ["jpg"], key=f"{page_name}_upload")
     if upload is None:
@@ -112,7 +123,8 @@ def attention_page() -> None:
         caption="Where each token of the image looks, in every layer and head: [CLS], registers and patches. "
                 "Attention weights show where information flows, not why the model decided.",
         params=lambda handle: [
-            StateParam.choice("image", "attention_image", list(gallery()), default=next(iter(gallery()))),
+            StateParam.choice("image", "attention_image", list(model_gallery(handle)),
+                               default=next(iter(model_gallery(handle)))),
             StateParam.choice("view", "image_view", _views(handle), default=VIEWS[0]),
             StateParam.text("captions", "image_captions", default=CAPTIONS),
             StateParam.integer("layer", "image_layer", 0, handle.num_layers - 1, default=0),
@@ -223,7 +235,8 @@ def attribution_page() -> None:
         caption="Which patches mattered for one class of an image classifier — several explainers on the same "
                 "patches. Removing a patch means replacing it with the processor's mean colour.",
         params=lambda handle: [
-            StateParam.choice("image", "attribution_image", list(gallery()), default=next(iter(gallery()))),
+            StateParam.choice("image", "attribution_image", list(model_gallery(handle)),
+                               default=next(iter(model_gallery(handle)))),
             StateParam.choices("method", "image_methods", list(METHODS),
                                default=["integrated_gradients", "occlusion", "chefer"]),
         ])
