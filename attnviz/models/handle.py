@@ -147,6 +147,8 @@ class ModelHandle:
         """How a single score per input token is read off a token×token map for this model."""
         if self.pooling:
             return self.pooling
+        if self.kind == "encoder" and self.pools_by_pad_token:
+            return "last"  # a decoder's classification head (GPT-2, Llama…) reads the last token, not a [CLS]
         return {"decoder": "last", "encoder-decoder": "mean"}.get(self.kind, "cls")
 
     def describe(self) -> dict:

@@ -195,6 +195,7 @@ def test_a_tokenizer_without_pad_works_in_batches_and_stays_unchanged(tmp_path):
     handle = attnviz.load_model(tmp_path)
     assert handle.tokenizer.pad_token_id is None and handle.describe()["pad_token"] is False
     assert handle.pools_by_pad_token and handle.model.config.pad_token_id == handle.tokenizer.eos_token_id
+    assert handle.readout == "last"  # rollout & co. read the row its head reads, not a [CLS] it does not have
     texts = ["the cat sat on the mat", "a dog"]
     settings = {"integrated_gradients": {"n_steps": 4}, "shap": {"max_evals": 20}}
     batch = attribute_batch(handle, [handle.encode(t) for t in texts], ClassTarget(), list(settings),
