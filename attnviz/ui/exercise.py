@@ -19,7 +19,7 @@ import secrets
 import streamlit as st
 
 from attnviz.classroom.exercises import Exercise, ExerciseAnswer, answer, from_view, load_exercises
-from attnviz.errors import AttnvizError
+from attnviz.errors import AttnvizError, InputError
 from attnviz.figures.classroom import guess_counts
 
 from . import room
@@ -145,6 +145,9 @@ def _answer_or_note(page: str, exercise: Exercise, handle, view: dict) -> Exerci
             st.info("This exercise needs a text model." if page == "lab" else "Load a model first.")
             return None
         return _answer(exercise, handle)
+    except InputError as exc:  # this model cannot answer this exercise (a Lab vocabulary, fewer heads): a note
+        st.info(f"This exercise does not fit the model in use: {safe_message(exc)}", icon="ℹ️")
+        return None
     except AttnvizError as exc:
         show_error(exc)
         return None
