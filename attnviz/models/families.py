@@ -21,6 +21,18 @@ REFUSED: dict[str, str] = {
     "vilt": "ViLT is a vision-and-language model: it needs an image with the text.",
     "yoso": "YOSO approximates attention by hashing: it reports no attention weights.",
     "xlstm": "xLSTM is a recurrent model: it has no token-to-token attention weights.",
+    # attention that transformers reports in another layout than token × token (not mapped yet)
+    "longformer": "Longformer's local-window attention comes as [query, window] weights, not token × token maps.",
+    "led": "LED's local-window attention comes as [query, window] weights, not token × token maps.",
+    "big_bird": "BigBird's block-sparse attention reports no token-to-token weights.",
+    "longt5": "LongT5's local / transient-global attention blocks are not token × token maps.",
+    "pegasus_x": "PEGASUS-X's block-local attention reports its weights per block, not as token × token maps.",
+    # hybrids: attention in some layers, state-space / recurrent mixing in the others
+    "bailing_hybrid": "a hybrid model: its linear-attention layers have no token-to-token weights.",
+    "lfm3": "a hybrid model: its convolution layers have no token-to-token weights.",
+    "qwen3_5_text": "a hybrid model: its linear-attention (gated delta) layers have no token-to-token weights.",
+    "zamba": "a hybrid model: its Mamba layers have no token-to-token weights.",
+    "zamba2": "a hybrid model: its Mamba layers have no token-to-token weights.",
 }
 
 EAGER_ONLY: dict[str, str] = {

@@ -25,18 +25,6 @@ TYPES = text_model_types()
 TEXT = "The cat sat on the mat"
 #: families that load but are not right yet, and why (issue 13): each is a known, listed gap.
 KNOWN_GAPS: dict[str, str] = {
-    # attention layouts attnviz does not turn into token × token maps yet
-    "longformer": "local-window attention weights come as [q, 2w+1] windows",
-    "led": "local-window attention weights come as [q, 2w+1] windows",
-    "big_bird": "block-sparse attention: eager output_attentions is empty for short inputs",
-    "longt5": "transient-global/local attention blocks",
-    "pegasus_x": "block-local attention returns a dict of weights",
-    # hybrid models (attention + state-space/recurrent layers): fewer attention layers than layers
-    "bailing_hybrid": "hybrid layers (StopIteration on the eager path)",
-    "lfm3": "hybrid layers (StopIteration on the eager path)",
-    "qwen3_5_text": "hybrid layers (StopIteration on the eager path)",
-    "zamba": "hybrid layers (StopIteration on the eager path)",
-    "zamba2": "hybrid layers (StopIteration on the eager path)",
     # attribution or inputs
     "ctrl": "attribution: in-place op on a leaf that requires grad",
     "ibert": "attribution: quantised embeddings return tuples",
