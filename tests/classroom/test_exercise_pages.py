@@ -1,8 +1,6 @@
 """The "Predict, then reveal" panel through AppTest: alone (a self-check) and in a room of a teacher and two
 students (their guesses counted, the reveal shown to everyone), presenter mode, the Lab and Attribution pages."""
 
-import pytest
-
 from attnviz.classroom.exercises import answer, load_exercises
 from attnviz.ui import PRESENTER_KEY
 from tests.helpers import chart_specs, click, open_link, open_page
@@ -109,9 +107,8 @@ def test_lab_exercise_asks_for_its_task_then_answers_from_the_lab_model():
     assert any("Answer:" in s.value and "most sharply" in s.value for s in at.success)
 
 
-@pytest.mark.parametrize("page", ["attribution"])
-def test_attribution_exercise_reveals_the_top_word(page, default_handle):
-    ex = EXERCISES["rude_or_lovely"]
+def test_attribution_exercise_reveals_the_top_word(default_handle):
+    page, ex = "attribution", EXERCISES["rude_or_lovely"]
     truth = answer(ex, default_handle)
     at = open_link({"method": "saliency"}, page)  # one quick method: the page's default set is slow
     assert at.multiselect[0].value == ["saliency"]
