@@ -172,6 +172,10 @@ def _finish_shard(k: int, rows: pd.DataFrame, counts: RunCounts, store, engine, 
     return int(k), run_chunk(engine, _frame_of(usable), batch_size, slice_columns), False
 
 
+#: read tasks running at once: reading a piece is fast next to the model's work on it
+READ_TASKS = 2
+
+
 def ray_audit(handle, data, out_dir, settings: AuditSettings | None = None, *, address: str | None = None,
               workers: int = 1, model=None, device: str = "cpu", revision=None, offline: bool = True,
               threads_per_worker: int = 1, batch_rows: int | None = None, **options):
@@ -214,8 +218,11 @@ def ray_audit(handle, data, out_dir, settings: AuditSettings | None = None, *, a
         context.execution_options.preserve_order = True  # rows come back in file order
         context.enable_progress_bars = False
         spec = {"text": columns.text, "label": columns.label, "pair": columns.pair, "slices": list(columns.slices)}
-        # reading takes no CPU of its own: the actors hold them all, and the read tasks must still run
+        # reading takes no CPU of its own: the actors hold them all, and the read tasks must still run; at most
+        # READ_TASKS at once (each a worker process of its own: with no cap, a file of 1,000 row groups would
+        # start a process per group)
         rows = ray.data.from_items(pieces).map_batches(read_piece, batch_size=1, batch_format="pandas", num_cpus=0,
+                                                       compute=ray.data.TaskPoolStrategy(size=READ_TASKS),
                                                        fn_kwargs={"fmt": fmt, "chunk_rows": chunk_rows,
                                                                   "columns": spec})
         # blocks of one actor call each (a read task's rows come as one block): the actors share the work
