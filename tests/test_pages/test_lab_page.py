@@ -51,7 +51,7 @@ def test_changing_the_task_loads_its_recipe_and_builds_a_new_model():
     click(at, "Build a new model")
     trainer = at.session_state["lab_trainer"]
     assert trainer.task.name == "copy" and trainer.config.score == "cosine" and trainer.config.mask == "causal"
-    assert not at.exception and not at.info
+    assert not at.exception and not any("press" in i.value for i in at.info)  # the new model matches
 
 
 @pytest.mark.parametrize("score", ["dot", "scaled_dot"])
