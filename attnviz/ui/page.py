@@ -34,13 +34,22 @@ from .state import SHARED_TEXT_KEY
 from .text import show_error
 
 _ENTRY_KEY = "_attnviz_entry_ran"
+_RUNS_KEY = "_attnviz_runs"
 
 Params = Iterable[StateParam] | Callable[["attnviz.ModelHandle | None"], Iterable[StateParam]]
 
 
 def mark_entrypoint() -> None:
-    """Called by app.py on every run, before it runs the chosen page."""
+    """Called by app.py on every run, before it runs the chosen page.
+
+    It also numbers the session's runs in an empty, style-only element (``<style data-attnviz-run="N">``,
+    which takes no space): browser automation can then tell that a run began after an action. The
+    frontend's script-state attribute alone can't: on a busy machine React batches "running" and "not
+    running" into one render, and the attribute never shows the run at all.
+    """
     st.session_state[_ENTRY_KEY] = True
+    runs = st.session_state[_RUNS_KEY] = st.session_state.get(_RUNS_KEY, 0) + 1
+    st.html(f'<style data-attnviz-run="{runs}"></style>')
 
 
 def ensure_entrypoint() -> None:

@@ -127,22 +127,31 @@ def wait_idle(page, timeout: int = SLOW) -> None:
     page.wait_for_function(f"() => {SCRIPT_STATE} === 'notRunning'", timeout=timeout)
 
 
+RUN_NUMBER = "Number(document.querySelector('style[data-attnviz-run]')?.dataset.attnvizRun ?? 0)"
+
+
+def run_number(page) -> int:
+    """The session's run count, as app.py's ``mark_entrypoint`` writes it into the page (0 before the first)."""
+    return page.evaluate(f"() => {RUN_NUMBER}")
+
+
+def wait_for_run_after(page, before: int, timeout: int = SLOW) -> None:
+    """Until a run numbered above ``before`` has drawn its marker and the app is idle again.
+
+    The marker is state that stays, unlike the script-state attribute's brief "running": on a busy machine
+    React renders the run's start and end together and that attribute never changes at all."""
+    page.wait_for_function(f"(n) => {RUN_NUMBER} > n && {SCRIPT_STATE} === 'notRunning'", arg=before,
+                           timeout=timeout)
+
+
 @contextlib.contextmanager
 def rerun_finished(page, timeout: int = SLOW):
     """Around an action that makes the app rerun (a click, a choice): on exit, wait until a run has
     started after the action and the app is idle again. For actions whose result looks like the page
     before (a result served from the cache, a tab)."""
-    page.evaluate("""() => {
-        const app = document.querySelector('[data-testid="stApp"]');
-        window.__attnvizRuns = 0;
-        window.__attnvizRunWatch?.disconnect();
-        window.__attnvizRunWatch = new MutationObserver(() => {
-            if (app.getAttribute('data-test-script-state') === 'running') window.__attnvizRuns += 1;
-        });
-        window.__attnvizRunWatch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-    }""")
+    before = run_number(page)
     yield
-    page.wait_for_function(f"() => window.__attnvizRuns > 0 && {SCRIPT_STATE} === 'notRunning'", timeout=timeout)
+    wait_for_run_after(page, before, timeout)
 
 
 def copied_link(page, *needles: str, timeout: int = SLOW) -> str:

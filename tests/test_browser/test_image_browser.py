@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import ARTIFACTS
 from tests.test_browser.conftest import SLOW, rerun_finished, wait_for_title, wait_idle
@@ -58,7 +59,7 @@ def test_overlay_follows_the_gallery_a_patch_click_and_the_query_then_hostile_up
     with rerun_finished(page):
         patches.nth(6).click(force=True)
     wait_for_title(page, "r1c2 → patches · layer 0 · head 0")
-    assert page.get_by_label("Query token (click a patch to pick it)", exact=True).input_value() == "r1c2"
+    expect(page.get_by_label("Query token (click a patch to pick it)", exact=True)).to_have_value("r1c2", timeout=SLOW)
     # a change of the query box redraws both overlays
     choose(page, "Query token (click a patch to pick it)", "r3c3")
     wait_for_title(page, "r3c3 → patches · layer 0 · mean over heads")

@@ -3,6 +3,7 @@ sidebar's "Copy link" box, open it in a new browser context (no shared cookies o
 same layer, head and text selected."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import ARTIFACTS
 from tests.test_browser.conftest import (
@@ -48,9 +49,9 @@ def test_a_copied_link_opens_the_same_view_in_a_new_context(app_url, page, brows
         fresh.get_by_role("button", name="Analyse").wait_for(timeout=SLOW)
         wait_for_title(fresh, "Layer 4 · head 7")
         wait_idle(fresh)
-        assert fresh.get_by_label("Text", exact=True).input_value() == TEXT
-        assert fresh.get_by_label("Layer", exact=True).input_value() == "4"
-        assert fresh.get_by_label("Head", exact=True).input_value() == "7"
+        expect(fresh.get_by_label("Text", exact=True)).to_have_value(TEXT, timeout=SLOW)
+        expect(fresh.get_by_label("Layer", exact=True)).to_have_value("4", timeout=SLOW)
+        expect(fresh.get_by_label("Head", exact=True)).to_have_value("7", timeout=SLOW)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         fresh.screenshot(path=str(ARTIFACTS / "shared_link_opened.png"), full_page=True)
     finally:
@@ -93,6 +94,6 @@ def test_a_saved_session_file_loads_back_in_a_new_context(app_url, page, browser
         fresh.get_by_text("Session loaded").wait_for(timeout=SLOW)  # kept in the session: it stays up
         wait_for_title(fresh, "Layer 2 · head 5")
         wait_idle(fresh)
-        assert fresh.get_by_label("Text", exact=True).input_value() == "Gannets dive for fish."
+        expect(fresh.get_by_label("Text", exact=True)).to_have_value("Gannets dive for fish.", timeout=SLOW)
     finally:
         other.close()
