@@ -11,7 +11,18 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.test_browser.conftest import SCRIPT_STATE, _require_chromium, serve_app, wait_for_title, wait_idle
+from tests.test_browser.conftest import (
+    SCRIPT_STATE,
+    SLOW,
+    _require_chromium,
+    rerun_finished,
+    run_number,
+    serve_app,
+    wait_for_title,
+    wait_idle,
+)
+
+CONNECTION_STATE = "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-connection-state')"
 
 pytestmark = pytest.mark.browser
 
@@ -33,17 +44,25 @@ def test_a_restarted_server_reconnects_and_the_link_restores_the_view(page):
         wait_for_title(page, VIEW)
         wait_idle(page)
         assert _selected(page) == (TEXT, "4", "7")
-        page.evaluate("""() => {  // count the script runs from now on: only the new server can start one
-            const app = document.querySelector('[data-testid="stApp"]');
+        before = run_number(page)
+        with rerun_finished(page):  # one more run, so this session's run number is at least 2: a new
+            page.get_by_role("button", name="Analyse").click()  # session's first run (1) then differs from it
+        assert run_number(page) > max(before, 1)
+        page.evaluate("""() => {  // count the runs from now on: only the new server can start one
             window.__beforeRestart = true;
-            window.__runsAfterRestart = 0;
-            new MutationObserver(() => {
-                if (app.getAttribute('data-test-script-state') === 'running') window.__runsAfterRestart += 1;
-            }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+            window.__runsAfterRestart = 0;  // each run with another number replaces app.py's run marker
+            new MutationObserver(records => {
+                for (const r of records) for (const n of r.addedNodes)
+                    if (n.nodeType === 1 && (n.matches('style[data-attnviz-run]') || n.querySelector?.('style[data-attnviz-run]')))
+                        window.__runsAfterRestart += 1;
+            }).observe(document.body, {childList: true, subtree: true});
         }""")
+    # the server is gone: wait until the page knows it (state that stays while no server answers)
+    page.wait_for_function(f"() => {CONNECTION_STATE} !== 'CONNECTED'", timeout=SLOW)
     with serve_app(port):  # the same port: what a browser left open on the link sees after a restart
-        # the page reconnects on its own (Streamlit reruns nothing until the user acts): click Analyse until a
-        # run starts, i.e. until the page is connected to the new server (a click while offline is dropped)
+        # the page reconnects on its own (Streamlit reruns nothing until the user acts); a click while it is
+        # still offline is dropped, so click Analyse once it is connected, until a run of the new session shows
+        page.wait_for_function(f"() => {CONNECTION_STATE} === 'CONNECTED'", timeout=SLOW)
         for _ in range(60):
             page.get_by_role("button", name="Analyse").click()
             with contextlib.suppress(PlaywrightTimeout):
