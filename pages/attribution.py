@@ -49,6 +49,10 @@ with st.form("attribution_input"):
     methods = st.multiselect("Methods", list(METHODS), format_func=method_title, key="attribution_methods")
     level = st.radio("Units", ["word", "token"], horizontal=True, key="attribution_level",
                      help="Subword scores are summed into words the same way for every method.")
+    chat = getattr(handle, "has_chat_template", False) and handle.kind == "decoder" and st.checkbox(
+        "Apply the chat template", key="attribution_chat",
+        help="Reads the text as a user message in the model's chat format (role markers, turn tokens); the "
+             "template's tokens are scored too and marked special.")
     st.form_submit_button("Explain", type="primary")
 
 try:
@@ -57,7 +61,7 @@ try:
         st.info("Choose at least one method.")
         st.stop()
     key = ui.current_model_key()
-    info = ui.cached_target_info(key, text, pair, target)
+    info = ui.cached_target_info(key, text, pair, target, chat)
 except AttnvizError as exc:
     ui.show_error(exc)
     st.stop()
@@ -71,7 +75,7 @@ progress = st.progress(0.0, text="Running explainers …")
 for i, method in enumerate(methods):
     progress.progress(i / len(methods), text=f"Running {method_title(method)} ({i + 1}/{len(methods)}) …")
     try:
-        attributions[method] = ui.cached_attribution(key, text, pair, target, method)
+        attributions[method] = ui.cached_attribution(key, text, pair, target, method, chat)
     except AttnvizError as exc:
         failures[method] = str(exc)
 progress.empty()
@@ -114,7 +118,7 @@ if len(attributions) > 1:
     metric = st.selectbox("Metric", AGREEMENT_METRICS, key="agreement_metric")
     with st.spinner("Measuring agreement and faithfulness …"):
         try:
-            evaluation = ui.cached_evaluation(key, text, pair, target, tuple(attributions), level, attributions)
+            evaluation = ui.cached_evaluation(key, text, pair, target, tuple(attributions), level, attributions, chat)
         except AttnvizError as exc:
             ui.show_error(exc)
             st.stop()
@@ -122,7 +126,7 @@ if len(attributions) > 1:
     st.plotly_chart(cfigs.agreement_heatmap(matrix, title=f"{metric} (k = {evaluation.k})"), width="stretch")
 else:
     with st.spinner("Measuring faithfulness …"):
-        evaluation = ui.cached_evaluation(key, text, pair, target, tuple(attributions), level, attributions)
+        evaluation = ui.cached_evaluation(key, text, pair, target, tuple(attributions), level, attributions, chat)
     st.info("Choose two or more methods to compare them.")
 
 st.subheader("Faithfulness")

@@ -83,11 +83,11 @@ def strings_in(spec: dict) -> str:
     return "\n".join(found)
 
 
-def z_of(spec: dict, trace: int = 0) -> np.ndarray:
-    """A heatmap trace's z as floats (plotly may store it as a base64 typed array)."""
-    z = spec["data"][trace]["z"]
+def z_of(spec: dict, trace: int = 0, field: str = "z") -> np.ndarray:
+    """A trace's ``field`` (a heatmap's z by default) as floats (plotly may store it as a base64 typed array)."""
+    z = spec["data"][trace][field]
     if isinstance(z, dict):
-        shape = tuple(int(v) for v in str(z["shape"]).split(","))
+        shape = tuple(int(v) for v in str(z.get("shape", -1)).split(","))
         return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape).astype(float)
     return np.asarray(z, dtype=float)
 

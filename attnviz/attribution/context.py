@@ -124,11 +124,13 @@ class AttributionInput:
         return np.concatenate(results) if results else np.zeros(0, dtype=np.float32)
 
 
-def prepare(handle, text: str, text_pair: str | None, target) -> AttributionInput:
-    """Tokenise (up to the model's limit) and bind the target for one input."""
+def prepare(handle, text: str, text_pair: str | None, target, *, chat_template: bool = False) -> AttributionInput:
+    """Tokenise (up to the model's limit) and bind the target for one input. ``chat_template``: ``text`` is a
+    user message through the tokenizer's chat template (its tokens are scored too, kind "special")."""
     if handle.kind == "encoder-decoder":
         raise InputError("Attribution for encoder-decoder models is not supported yet; attention views are.")
-    encoding = handle.encode(text, text_pair, max_length=handle.sentence_max_length if handle.pooling else None)
+    encoding = (handle.encode(text, text_pair, chat_template=True) if chat_template else
+                handle.encode(text, text_pair, max_length=handle.sentence_max_length if handle.pooling else None))
     return prepare_encoded(handle, encoding, target)
 
 

@@ -86,7 +86,8 @@ def shap_values(ctx, *, max_evals: int = 500, mask: str = "delete", batch_size: 
     else:
         tree = _without_leaves(_text_tree(ctx), fixed)
         masker = _KeepRowMasker(len(players), tree, [ctx.encoding.tokens[i] for i in players])
-        from shap.explainers import Partition  # optional heavy import: shap takes seconds, load on first use
+        import_shap()  # optional heavy import: shap takes seconds, load on first use
+        from shap.explainers import Partition
 
         with seeded(seed):
             explainer = Partition(model, masker)
@@ -108,6 +109,19 @@ _warm = threading.Event()
 _warm_lock = threading.Lock()
 _warm_started = threading.Event()
 _start_lock = threading.Lock()  # not _warm_lock: that one is held through the whole (seconds-long) warm-up
+_import_lock = threading.Lock()
+
+
+def import_shap():
+    """shap, imported whole by one thread at a time.
+
+    shap's package imports are circular (``shap.utils`` ↔ ``shap.links``): a page importing
+    ``shap.maskers`` while the warm-up thread imports ``shap.explainers`` can meet a half-initialised
+    module and fail with ImportError. Every import of shap in attnviz goes through here first.
+    """
+    with _import_lock:
+        import shap
+    return shap
 
 
 def warm_up() -> None:
@@ -123,7 +137,8 @@ def warm_up() -> None:
     with _warm_lock:
         if _warm.is_set():
             return
-        from shap.explainers import Partition  # heavy (seconds): this is the warm-up that pays it early
+        import_shap()  # heavy (seconds): this is the warm-up that pays it early
+        from shap.explainers import Partition
 
         tree = np.array([[0, 1, 1.0, 2], [2, 3, 1.0, 2], [4, 5, 2.0, 4]], dtype=np.float64)
         masker = _KeepRowMasker(4, tree, ["a", "b", "c", "d"])
@@ -248,7 +263,8 @@ def _text_tree(ctx) -> np.ndarray:
     the whitespace after it). This masker is told the input's segments instead of re-tokenising a
     string, which covers text pairs and truncated inputs too.
     """
-    from shap.maskers import Text  # heavy import, see shap_values
+    import_shap()  # heavy import, see shap_values
+    from shap.maskers import Text
 
     segments = _segments(ctx)
     masker = Text(None)  # shap's simple tokenizer: no prefix/suffix tokens, no separator token

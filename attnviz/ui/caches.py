@@ -38,27 +38,28 @@ def cached_attention(model_key: tuple[str, str, str], text: str, text_pair: str 
 @budgeted(RESULTS)
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_attribution(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
-                       method: str):
+                       method: str, chat: bool = False):
     """One method's attribution, cached by every setting that changes it (the target is a frozen dataclass)."""
-    prepared = cached_input(model_key, text, text_pair, target)  # before the slot: see ui/jobs.py
+    prepared = cached_input(model_key, text, text_pair, target, chat)  # before the slot: see ui/jobs.py
     with heavy_job("attribution"):
         return run(prepared, method)
 
 
 @budgeted(RESULTS)
 @st.cache_resource(max_entries=8, show_spinner=False)
-def cached_input(model_key: tuple[str, str, str], text: str, text_pair: str | None, target) -> AttributionInput:
+def cached_input(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
+                 chat: bool = False) -> AttributionInput:
     """The input tokenised and its target bound once, shared by every method, the target info and the
     evaluation (read-only: methods never change it)."""
-    return prepare(handle_for(model_key), text, text_pair, target)
+    return prepare(handle_for(model_key), text, text_pair, target, chat_template=chat)
 
 
 @budgeted(RESULTS)
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
-                      methods: tuple[str, ...], level: str, _attributions: dict):
+                      methods: tuple[str, ...], level: str, _attributions: dict, chat: bool = False):
     """Agreement + faithfulness; ``_attributions`` is not hashed: it is determined by the other keys."""
-    prepared = cached_input(model_key, text, text_pair, target)
+    prepared = cached_input(model_key, text, text_pair, target, chat)
     with heavy_job("evaluation"):
         return evaluate(handle_for(model_key), _attributions, text, text_pair, target=target, level=level,
                         prepared=prepared)
@@ -66,9 +67,10 @@ def cached_evaluation(model_key: tuple[str, str, str], text: str, text_pair: str
 
 @budgeted(RESULTS)
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: str | None, target):
+def cached_target_info(model_key: tuple[str, str, str], text: str, text_pair: str | None, target,
+                       chat: bool = False):
     """What is explained for this input: description, label and the label probabilities."""
-    scorer = cached_input(model_key, text, text_pair, target).scorer
+    scorer = cached_input(model_key, text, text_pair, target, chat).scorer
     return {"description": scorer.description, "label": scorer.label,
             "probabilities": dict(scorer.label_probabilities), "is_probability": scorer.is_probability}
 

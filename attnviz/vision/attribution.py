@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from ..attention import attention_rollout
+from ..attribution.shap_method import import_shap
 from ..errors import InputError
 from ..models import capture as _capture
 from ..serialise import Serialisable, serialisable
@@ -243,7 +244,7 @@ def occlusion(handle, enc, index):
 
 
 def shap_patches(handle, enc, index, *, n_samples: int = 256, max_players: int = 64, seed: int = 0):
-    import shap  # optional and slow to import
+    shap = import_shap()  # optional and slow to import (one thread at a time: see import_shap)
 
     rows, cols = enc.patch_grid
     block = max(1, math.ceil(math.sqrt(rows * cols / max_players)))

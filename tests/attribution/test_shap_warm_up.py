@@ -28,3 +28,28 @@ def test_background_warm_up_starts_one_thread_only(monkeypatch):
     shap_method.warm_up_in_background()
     shap_method.warm_up_in_background()
     assert started == ["attnviz-shap-warm-up"]
+
+
+def test_every_shap_import_in_the_library_takes_the_import_lock_first():
+    """shap's package imports are circular: a page importing ``shap.maskers`` while the warm-up thread imported
+    ``shap.explainers`` failed with "cannot import name 'MaskedModel' from partially initialized module
+    'shap.utils'" on a fresh server. Each function that imports shap must call ``import_shap()`` before."""
+    import ast
+    from pathlib import Path
+
+    root = Path(shap_method.__file__).resolve().parents[1]
+    unguarded, checked = [], 0
+    for path in sorted(root.rglob("*.py")):
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) or fn.name == "import_shap":
+                continue
+            guard = min((n.lineno for n in ast.walk(fn) if isinstance(n, ast.Call)
+                         and getattr(n.func, "id", getattr(n.func, "attr", None)) == "import_shap"), default=None)
+            for node in ast.walk(fn):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(n == "shap" or n.startswith("shap.") for n in names):
+                    checked += 1
+                    if guard is None or guard > node.lineno:
+                        unguarded.append(f"{path.relative_to(root)}:{node.lineno} in {fn.name}")
+    assert checked >= 3 and not unguarded, unguarded

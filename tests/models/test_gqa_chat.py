@@ -178,6 +178,29 @@ def test_the_attention_page_shows_key_value_groups_and_the_chat_template(llama_d
     assert "&lt;s&gt;" not in chart_specs(at)[1]["data"][0]["x"] and not at.exception
 
 
+def test_the_attribution_page_explains_the_chat_formatted_input(llama_dir, llama):
+    """The Attribution page's chat option: the scores shown are the library's for the templated input
+    (template tokens included, escaped), not the plain text's."""
+    from tests.helpers import chart_specs, click, open_page, z_of
+
+    text = "the cat sat on the mat"
+    at = open_page("attribution", model_key=(str(llama_dir), "cpu", "float32"))
+    assert not at.exception and not at.error
+    at.text_area(key="attribution_page_text").set_value(text)
+    at.multiselect(key="attribution_methods").set_value(["saliency"])
+    at.radio(key="attribution_level").set_value("token")
+    at.checkbox(key="attribution_chat").check()
+    at = click(at, "Explain")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    spec = chart_specs(at)[0]
+    expected = llama.attribute(text, "saliency", chat_template=True)
+    plain = llama.attribute(text, "saliency")
+    assert len(expected.tokens) > len(plain.tokens)
+    assert spec["layout"]["xaxis"]["ticktext"][0] == "&lt;s&gt;"
+    np.testing.assert_allclose(z_of(spec, field="customdata")[0], expected.scores, rtol=1e-4, atol=1e-7)
+    assert z_of(spec).shape == (1, len(expected.tokens))
+
+
 def test_a_tokenizer_without_pad_works_in_batches_and_stays_unchanged(tmp_path):
     """GPT-2-like: no pad token. Batched explanations (audit, SHAP, IG) equal each input explained alone;
     the tokenizer is never given a pad token (the classifier's own config gets the id batches use)."""

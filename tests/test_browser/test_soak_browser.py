@@ -16,8 +16,10 @@ from tests.test_browser.soak import load_note, run_soak
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-#: ATTNVIZ_SOAK_SESSIONS lowers the count on a machine that other work already loads (the issue asks for 10)
-SESSIONS, SECONDS = int(os.environ.get("ATTNVIZ_SOAK_SESSIONS", "10")), 40
+#: ATTNVIZ_SOAK_SESSIONS lowers the count on a machine that other work already loads (the issue asks for 10).
+#: 20 s: on 2 cores a click of one of 10 sessions takes 45-85 s, so every session still makes at least one
+#: run with its own words after its first page (runs in flight at the deadline finish); the long soak is bench/bench_soak.py.
+SESSIONS, SECONDS = int(os.environ.get("ATTNVIZ_SOAK_SESSIONS", "10")), 20
 
 
 def test_ten_sessions_soak(monkeypatch):
