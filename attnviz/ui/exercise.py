@@ -26,6 +26,8 @@ from . import room
 from .state import SHARED_TEXT_KEY, presenter_mode
 from .text import md_text, safe_message, show_error
 
+GUESS_POLL_SECONDS = 1.0
+"""How often the teacher's panel recounts the class's guesses while an exercise is open."""
 MINE_KEY = "_attnviz_exercises_mine"  # session_state: the teacher's own exercises (dicts), all pages
 PAGE_KEYS = {
     "attention": {"text": "attention_page_text", "layer": "attention_layer", "head": "attention_head",
@@ -208,6 +210,15 @@ def _room_call(method: str, code: str, secret: str) -> None:
         st.session_state["_attnviz_exercise_error"] = str(exc)
 
 
+def _guess_progress(exercise_id: str) -> None:
+    """The teacher's "k of n guessed" line. A fragment polling the room: it counts while guesses come in,
+    without rerunning the teacher's page."""
+    state = room.room_state()
+    if state is None or state.exercise != exercise_id or state.revealed:
+        st.rerun(scope="app")  # the room changed under this panel (closed, ended, revealed elsewhere)
+    st.caption(f"{sum(state.counts.values())} of {state.members} student(s) have guessed so far.")
+
+
 def _teacher(page: str, state, handle, view: dict) -> None:
     code, secret = room.teacher_secret()
     error = st.session_state.pop("_attnviz_exercise_error", None)
@@ -224,7 +235,7 @@ def _teacher(page: str, state, handle, view: dict) -> None:
         _question(running)
         key = f"attnviz_exercise_room_{state.exercise}"
         if not state.revealed:
-            st.caption(f"{sum(state.counts.values())} of {state.members} student(s) have guessed so far.")
+            st.fragment(_guess_progress, run_every=GUESS_POLL_SECONDS)(state.exercise)
             cols = st.columns(2)
             cols[0].button("Reveal the answer", key="attnviz_exercise_reveal", type="primary",
                            on_click=_room_call, args=("reveal", code, secret))
