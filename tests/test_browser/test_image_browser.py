@@ -74,7 +74,11 @@ def test_overlay_follows_the_gallery_a_patch_click_and_the_query_then_hostile_up
         with rerun_finished(page):
             uploader.locator("input[type='file']").set_input_files(
                 files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+        # replacing the previous file is two runs (the old file removed, then the new one read): wait for the
+        # new file's message, not for the first run to end
         alerts = main.locator("[data-testid='stAlertContentError']")
+        expect(alerts).to_contain_text(message, timeout=SLOW)
+        wait_idle(page)
         assert alerts.count() == 1 and message in alerts.inner_text(), (name, alerts.all_inner_texts())
         assert main.locator(".js-plotly-plot").count() == 0, name
         assert page.locator("[data-testid='stException']").count() == 0, name
