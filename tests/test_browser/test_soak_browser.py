@@ -1,6 +1,6 @@
 """Soak (short, CI): 10 Chromium sessions use Attention, Attribution and Compare two at once for a fixed time
 on a server with a heavy-job limit. No error box, no session sees another's words, every page answers,
-and the server's memory at the end is within 20% of its level a third of the way in (bench/bench_soak.py
+and the server's memory after the first third stays within 20% of its level then (bench/bench_soak.py
 runs 30 sessions for minutes and plots memory and latency over time)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from tests.test_browser.soak import load_note, run_soak
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: ATTNVIZ_SOAK_SESSIONS lowers the count on a machine that other work already loads (the issue asks for 10).
-#: 20 s: on 2 cores a click of one of 10 sessions takes 45-85 s, so every session still makes at least one
-#: run with its own words after its first page (runs in flight at the deadline finish); the long soak is bench/bench_soak.py.
+#: 20 s: on 2 cores a click of one of 10 sessions takes 8-17 s (p50-p95), so each session makes one to three
+#: runs with its own words after its first page (runs in flight at the deadline finish). Long soak: bench/.
 SESSIONS, SECONDS = int(os.environ.get("ATTNVIZ_SOAK_SESSIONS", "10")), 20
 
 
@@ -37,5 +37,9 @@ def test_ten_sessions_soak(monkeypatch):
     assert not report.errors, report.errors
     assert not report.leaks, report.leaks
     assert set(summary["latency_s"]) == {"attention", "attribution", "compare_two"}, summary["latency_s"]
-    early, end = report.rss_at(SECONDS / 3), report.memory[-1][1]
-    assert end <= 1.2 * early, f"memory grew from {early / 2**20:.0f} MB to {end / 2**20:.0f} MB"
+    # plateau: the peak after the first third of the soak stays within 20% of the peak in it. Peaks, not
+    # single samples: the resident size swings ±10% between samples as results are cached and freed
+    third = report.memory[-1][0] / 3
+    early = max(rss for t, rss in report.memory if t <= third)
+    late = max(rss for t, rss in report.memory if t > third)
+    assert late <= 1.2 * early, f"memory grew from a peak of {early / 2**20:.0f} MB to {late / 2**20:.0f} MB"
