@@ -156,13 +156,14 @@ def test_operator_flag_is_what_enables_remote_code(monkeypatch):
     from attnviz.models.loading import operator_trusts_remote_code
     from attnviz.ui import apply_launch_flags
 
-    monkeypatch.delenv("ATTNVIZ_TRUST_REMOTE_CODE", raising=False)
+    # setenv, not delenv: delenv of an unset variable records nothing, so the flag set below would outlive the
+    # test (and turned remote code on for every later test of the session)
+    monkeypatch.setenv("ATTNVIZ_TRUST_REMOTE_CODE", "0")
     assert not operator_trusts_remote_code()
     apply_launch_flags(["--server.port", "1"])
     assert not operator_trusts_remote_code()
     apply_launch_flags(["--trust-remote-code"])
     assert operator_trusts_remote_code()
-    monkeypatch.delenv("ATTNVIZ_TRUST_REMOTE_CODE", raising=False)
 
 
 # ------------------------------------------------------------------- bias probes
