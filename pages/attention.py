@@ -63,10 +63,8 @@ with st.form("attention_input"):
     chosen_layers = cols[1].multiselect(
         "Layers (empty = all)", list(range(handle.num_layers)), placeholder="all layers",
         help="Extract only these layers: less memory and a lighter page for big models and long texts.")
-    chat = getattr(handle, "has_chat_template", False) and handle.kind == "decoder" and cols[0].checkbox(
-        "Apply the chat template", key="attention_chat",
-        help="Reads the text as a user message in the model's chat format (role markers, turn tokens); the "
-             "template's tokens are marked special, so 'Hide special tokens' hides them.")
+    chat = ui.chat_template_option(handle, "attention_chat", "are marked special, so 'Hide special tokens' hides "
+                                   "them", cols[0])
     st.form_submit_button("Analyse", type="primary")
 
 try:  # long inputs: bounded memory and their own views (attnviz/ui/long_attention.py)

@@ -49,10 +49,7 @@ with st.form("attribution_input"):
     methods = st.multiselect("Methods", list(METHODS), format_func=method_title, key="attribution_methods")
     level = st.radio("Units", ["word", "token"], horizontal=True, key="attribution_level",
                      help="Subword scores are summed into words the same way for every method.")
-    chat = getattr(handle, "has_chat_template", False) and handle.kind == "decoder" and st.checkbox(
-        "Apply the chat template", key="attribution_chat",
-        help="Reads the text as a user message in the model's chat format (role markers, turn tokens); the "
-             "template's tokens are scored too and marked special.")
+    chat = ui.chat_template_option(handle, "attribution_chat", "are scored too and marked special")
     st.form_submit_button("Explain", type="primary")
 
 try:

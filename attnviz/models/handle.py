@@ -19,7 +19,7 @@ from .. import bounded as bounded_path
 from ..attention import extract_attention
 from ..attribution import attribute, check_method
 from ..attribution import run as run_attribution
-from ..attribution.context import prepare_encoded
+from ..attribution.context import prepare
 from ..errors import InputError, ModelLoadError, ResourceError
 from ..operator import ModelPolicy
 from ..vision import handle as _vision
@@ -349,8 +349,7 @@ class ModelHandle:
         """
         if chat_template:
             check_method(method)
-            prepared = prepare_encoded(self, self.encode(text, text_pair, chat_template=True), target)
-            return run_attribution(prepared, method, **settings)
+            return run_attribution(prepare(self, text, text_pair, target, chat_template=True), method, **settings)
         return attribute(self, text, method, target=target, text_pair=text_pair, **settings)
 
     def __repr__(self) -> str:

@@ -24,7 +24,15 @@ from .gallery import comparison_picker, example_picker
 from .jobs import heavy_job
 from .links import app_sidebar, share_state
 from .long_attention import long_attention, show_long_attention
-from .models import current_model, get_model, handle_for, model_b_key, model_sidebar, use_session_model
+from .models import (
+    chat_template_option,
+    current_model,
+    get_model,
+    handle_for,
+    model_b_key,
+    model_sidebar,
+    use_session_model,
+)
 from .page import apply_launch_flags, ensure_entrypoint, mark_entrypoint, page, seed
 from .session_files import offer_session_file
 from .signin import require_sign_in
@@ -42,6 +50,7 @@ from .targets import TargetChoice, TargetForm, target_form, target_params
 from .text import guide, md_code, md_text, safe_message, show_error
 
 __all__ = [
+    "chat_template_option",
     "require_sign_in",
     "DEFAULT_KEY", "MODEL_KEY", "PRESENTER_KEY", "SESSION_MODELS_KEY", "SESSION_PREFIX", "SHARED_TEXT_KEY",
     "TargetChoice", "TargetForm", "app_sidebar", "apply_launch_flags", "cached_attention", "cached_attribution",

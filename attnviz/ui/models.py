@@ -88,6 +88,15 @@ def current_model() -> attnviz.ModelHandle | None:
         return None
 
 
+def chat_template_option(handle, key: str, what: str, where=st) -> bool:
+    """The "Apply the chat template" checkbox, drawn in ``where`` only for a decoder whose tokenizer has a
+    template (False otherwise). ``what``: what the template's special tokens mean on this page."""
+    return bool(getattr(handle, "has_chat_template", False) and handle.kind == "decoder" and where.checkbox(
+        "Apply the chat template", key=key,
+        help="Reads the text as a user message in the model's chat format (role markers, turn tokens); the "
+             f"template's tokens {what}."))
+
+
 def model_b_key(name: str) -> tuple[str, str, str]:
     """Model B of the Compare-two page: a typed name on A's device and precision; empty = A's model."""
     key_a = current_model_key()
